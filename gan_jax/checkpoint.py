@@ -1,0 +1,61 @@
+"""Orbax checkpointing of the GANState: save every N steps, keep the last K, restore the latest.
+
+Orbax writes each checkpoint into a temporary directory and renames it only
+once complete, so an interrupted save never replaces or damages the previous
+checkpoint; `latest_step` only ever sees finished ones.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Callable
+
+import jax
+import orbax.checkpoint as ocp
+
+
+class Checkpointer:
+  """A thin wrapper over `ocp.CheckpointManager` for one pytree state."""
+
+  def __init__(self, directory: str, keep: int = 3, async_save: bool = True):
+    self.directory = os.path.abspath(directory)
+    self._manager = ocp.CheckpointManager(
+        self.directory,
+        options=ocp.CheckpointManagerOptions(
+            max_to_keep=keep, create=True,
+            enable_async_checkpointing=async_save))
+
+  def latest_step(self) -> int | None:
+    return self._manager.latest_step()
+
+  def all_steps(self) -> list[int]:
+    return list(self._manager.all_steps())
+
+  def save(self, step: int, state: Any) -> None:
+    self._manager.save(step, args=ocp.args.StandardSave(state), force=True)
+
+  def restore(self, abstract_state: Any, step: int | None = None) -> Any:
+    """Restores `step` (default: latest) into the shapes and shardings of `abstract_state`."""
+    step = self.latest_step() if step is None else step
+    if step is None:
+      raise FileNotFoundError(f'No checkpoint in {self.directory}.')
+    return self._manager.restore(step, args=ocp.args.StandardRestore(abstract_state))
+
+  def restore_or_init(self, init_fn: Callable[[], Any],
+                      sharding: jax.sharding.Sharding) -> tuple[Any, bool]:
+    """The latest checkpoint if there is one, else `init_fn()`, placed with `sharding`.
+
+    Returns the state and whether it was restored.
+    """
+    if self.latest_step() is None:
+      return jax.jit(init_fn, out_shardings=sharding)(), False
+    abstract = jax.tree.map(
+        lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding),
+        jax.eval_shape(init_fn))
+    return self.restore(abstract), True
+
+  def wait(self) -> None:
+    self._manager.wait_until_finished()
+
+  def close(self) -> None:
+    self._manager.close()

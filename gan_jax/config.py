@@ -1,0 +1,158 @@
+"""The base configuration every experiment starts from, and the embedded default run.
+
+`get_config()` returns every key gan_jax knows, with defaults that train the
+small DCGAN of the MNIST course report on scikit-learn's bundled 8x8 digits
+(upscaled to 28x28), so `python -m gan_jax.main --workdir=DIR` works on a
+fresh machine with no download. Experiment files in `configs/` import this and
+override a few fields, and the returned dict is locked so that a misspelt key
+is an error rather than a silently ignored new field.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import ml_collections
+
+from gan_jax import errors
+
+BASE_CONFIG_PATH = os.path.abspath(__file__)
+
+
+def _optimizer(lr: float) -> ml_collections.ConfigDict:
+  return ml_collections.ConfigDict(dict(
+      name='adam',          # adam | adamw | sgd
+      lr=lr,
+      b1=0.5,               # DCGAN's beta1; also SGD momentum when name='sgd'
+      b2=0.999,
+      eps=1e-8,
+      weight_decay=0.0,     # decoupled (adamw) or L2 added to the gradient (adam, sgd)
+  ))
+
+
+def get_config() -> ml_collections.ConfigDict:
+  """Returns the base config: the 2-minute CPU quickstart on bundled digits."""
+  config = ml_collections.ConfigDict()
+  config.seed = 0
+
+  config.data = ml_collections.ConfigDict(dict(
+      source='digits',      # digits | idx | folder | tfds
+      name='',              # TFDS dataset name, e.g. 'mnist', 'cifar10', 'celeb_a'
+      path='',              # IDX directory, image folder, or TFDS data_dir
+      split='',             # '' = the source's default ('train' for TFDS, all files for IDX)
+      image_size=28,        # images are resized (shorter side) and centre-cropped to this
+      channels=0,           # 0 = as stored; 1 or 3 converts
+      classes=(),           # keep only these classes, by name or index; () keeps all
+      skip_bad_files=False, # folder source: skip unreadable images (counted in the log)
+      read_threads=1,       # host threads decoding and batching ahead of the step
+      prefetch=4,           # batches prepared ahead of the step
+  ))
+
+  config.model = ml_collections.ConfigDict(dict(
+      name='dcgan28',       # see gan_jax.models.MODELS
+      latent_dim=100,
+      conditional=False,    # concatenate the one-hot class to G's noise and D's input
+      bn_momentum=0.9,      # = PyTorch BatchNorm momentum 0.1
+  ))
+
+  config.loss = ml_collections.ConfigDict(dict(
+      name='nonsaturating',  # see gan_jax.losses.LOSSES
+  ))
+
+  config.optim = ml_collections.ConfigDict(dict(
+      g=_optimizer(2e-4),
+      d=_optimizer(2e-4),
+  ))
+
+  config.train = ml_collections.ConfigDict(dict(
+      num_steps=1500,       # generator iterations; each = n_disc D updates + n_gen G updates
+      batch_size=64,        # global batch, split over all devices
+      n_disc=1,             # D updates per iteration, each on a fresh real batch
+      n_gen=1,              # G updates per iteration, each on fresh noise
+      log_every=100,
+      sample_every=500,
+      checkpoint_every=500,
+      keep_checkpoints=3,
+      ema_decay=0.0,        # EMA of G's weights for samples; 0 disables
+      ema_start=0,          # step from which the EMA starts averaging (before: a copy)
+  ))
+
+  config.sample = ml_collections.ConfigDict(dict(
+      num=64,               # images in an unconditional sample grid
+      per_class=10,         # columns per class row in a conditional grid
+  ))
+
+  config.lock()
+  return config
+
+
+def to_json(config: ml_collections.ConfigDict) -> str:
+  return json.dumps(config.to_dict(), indent=2, sort_keys=True)
+
+
+def from_json(text: str) -> ml_collections.ConfigDict:
+  """Rebuilds a config written by `to_json`, on top of the current defaults.
+
+  Keys added to the base since the run was written get their defaults; tuples
+  (which JSON stores as lists) come back as tuples.
+  """
+  config = get_config()
+  with config.unlocked():
+    _update(config, json.loads(text))
+  return config
+
+
+def _update(config: ml_collections.ConfigDict, values: dict) -> None:
+  for key, value in values.items():
+    if isinstance(value, dict) and key in config and isinstance(
+        config[key], ml_collections.ConfigDict):
+      _update(config[key], value)
+    elif key in config and isinstance(config[key], tuple):
+      config[key] = tuple(value)
+    else:
+      config[key] = value
+
+
+def load_from_workdir(workdir: str) -> ml_collections.ConfigDict:
+  path = os.path.join(workdir, 'config.json')
+  if not os.path.exists(path):
+    raise errors.ConfigError(
+        f'{path} does not exist: {workdir!r} is not a gan_jax workdir. Pass '
+        'the --workdir of a training run (python -m gan_jax.main ...).')
+  with open(path) as f:
+    return from_json(f.read())
+
+
+def save_to_workdir(config: ml_collections.ConfigDict, workdir: str) -> None:
+  path = os.path.join(workdir, 'config.json')
+  tmp = path + '.tmp'
+  with open(tmp, 'w') as f:
+    f.write(to_json(config) + '\n')
+  os.replace(tmp, path)
+
+
+def validate(config: ml_collections.ConfigDict) -> None:
+  """Rejects values that would fail later, or silently, with a message naming the key."""
+  train = config.train
+  checks = [
+      (train.num_steps >= 1, 'train.num_steps', 'must be at least 1'),
+      (train.batch_size >= 1, 'train.batch_size', 'must be at least 1'),
+      (train.n_disc >= 1, 'train.n_disc', 'must be at least 1'),
+      (train.n_gen >= 1, 'train.n_gen', 'must be at least 1'),
+      (train.log_every >= 1, 'train.log_every', 'must be at least 1'),
+      (train.sample_every >= 0, 'train.sample_every', 'must be >= 0 (0: only at the end)'),
+      (train.checkpoint_every >= 0, 'train.checkpoint_every',
+       'must be >= 0 (0: only at the end)'),
+      (train.keep_checkpoints >= 1, 'train.keep_checkpoints', 'must be at least 1'),
+      (0.0 <= train.ema_decay < 1.0, 'train.ema_decay', 'must be in [0, 1)'),
+      (config.model.latent_dim >= 1, 'model.latent_dim', 'must be at least 1'),
+      (config.sample.num >= 1, 'sample.num', 'must be at least 1'),
+      (config.sample.per_class >= 1, 'sample.per_class', 'must be at least 1'),
+  ]
+  for ok, key, requirement in checks:
+    if not ok:
+      value = config
+      for part in key.split('.'):
+        value = value[part]
+      raise errors.ConfigError(f'config.{key}={value!r} {requirement}.')

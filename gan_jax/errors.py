@@ -1,0 +1,25 @@
+"""Errors caused by the user's input, whose message says what is wrong and how to fix it.
+
+The command-line entry points print these without a traceback; anything else
+is a bug and keeps its traceback.
+"""
+
+
+class GanJaxError(Exception):
+  """Base class: the message is meant for the user."""
+
+
+class ConfigError(GanJaxError, ValueError):
+  """A config value that cannot work (unknown name, wrong size, bad number)."""
+
+
+class DataError(GanJaxError, ValueError):
+  """Data that exists but cannot be used (corrupt, empty, inconsistent)."""
+
+
+class DataNotFoundError(GanJaxError, FileNotFoundError):
+  """Data that is not where the config says."""
+
+
+class TrainingDiverged(GanJaxError, RuntimeError):
+  """A loss or gradient became NaN or infinite."""

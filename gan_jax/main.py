@@ -1,0 +1,85 @@
+"""Command line for training: `python -m gan_jax.main --config=configs/NAME.py --workdir=DIR`.
+
+Without --config, the embedded default (gan_jax/config.py: the small DCGAN on
+scikit-learn's bundled digits) runs. `--config.KEY=VALUE` overrides any key;
+an unknown key is an error. Re-running the same command resumes.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+
+from absl import app
+from absl import flags
+from absl import logging
+from ml_collections import config_flags
+
+from gan_jax import config as config_lib
+from gan_jax import errors
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string('workdir', None, 'Directory for checkpoints, samples and logs.')
+flags.mark_flags_as_required(['workdir'])
+
+
+def config_error_message(e: Exception) -> str:
+  """One readable line for ml_collections' errors about unknown or mistyped keys."""
+  text = str(e)
+  locked = re.search(r'Key "([^"]+)" does not exist', text)
+  if locked:
+    return (f'unknown config key {locked.group(1)!r}, set in the config file. '
+            'Only keys of the base config (gan_jax/config.py) exist.')
+  if isinstance(e, (AttributeError, KeyError)):
+    key = re.search(r"'([^'\\]+)\\?'", text)
+    hint = re.search(r'Did you mean "([^"]+)"', text)
+    return (f'unknown config key {key.group(1) if key else text!r} in a '
+            '--config.KEY=VALUE override.'
+            + (f' Did you mean {hint.group(1)!r}?' if hint else ''))
+  return f'bad config value: {text}'
+
+
+def _define_config_flag():
+  # config_flags parses the --config.KEY overrides as soon as the flag is
+  # defined, so their errors surface here, at import.
+  try:
+    return config_flags.DEFINE_config_file(
+        'config', config_lib.BASE_CONFIG_PATH,
+        'Experiment config file (a Python file with get_config()); defaults '
+        'to the embedded quickstart.', lock_config=True)
+  except (AttributeError, KeyError, TypeError, ValueError) as e:
+    sys.exit(f'error: {config_error_message(e)}')
+
+
+_define_config_flag()
+
+
+def parse_flags(argv: list[str]) -> list[str]:
+  """absl flag parsing, with config errors reported in one line, not a traceback."""
+  try:
+    return FLAGS(argv)
+  except flags.Error as e:
+    sys.exit(f'error: {e}\nRun with --helpfull for the flags.')
+  except (AttributeError, KeyError, TypeError, ValueError) as e:
+    sys.exit(f'error: {config_error_message(e)}')
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f'Unexpected arguments: {" ".join(argv[1:])}')
+  if not FLAGS['verbosity'].present:  # library INFO logs (orbax) drown the progress
+    logging.set_verbosity(logging.WARNING)
+  from gan_jax import train  # pylint: disable=g-import-not-at-top  (slow: JAX)
+  try:
+    config = FLAGS.config
+    config.get('seed')  # a file that failed to load raises on first use
+  except OSError as e:  # config_flags defers a file that failed to load to here
+    sys.exit(f'error: cannot load --config: {e}'.rstrip())
+  try:
+    train.train_and_evaluate(config, FLAGS.workdir)
+  except errors.GanJaxError as e:
+    sys.exit(f'error: {e}')
+
+
+if __name__ == '__main__':
+  app.run(main, flags_parser=parse_flags)

@@ -1,0 +1,52 @@
+"""Data parallelism over every device: a 1-D `Mesh`, replicated state, batch-sharded data.
+
+The train step is a plain `jax.jit` over global arrays: the batch is sharded
+along its batch axis over the mesh axis 'data' and the state is replicated.
+XLA inserts the collectives, so BatchNorm's batch mean inside the step is the
+mean over the *global* batch (synchronised BatchNorm) and gradients are
+averaged over all devices without any code here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+
+from gan_jax import errors
+
+DATA_AXIS = 'data'
+
+
+def make_mesh(devices=None) -> Mesh:
+  devices = jax.devices() if devices is None else devices
+  return Mesh(np.asarray(devices), (DATA_AXIS,))
+
+
+def replicated(mesh: Mesh) -> NamedSharding:
+  return NamedSharding(mesh, P())
+
+
+def batch_sharded(mesh: Mesh, batch_axis: int = 0) -> NamedSharding:
+  """Shards axis `batch_axis` over the devices (step batches have n_disc first)."""
+  return NamedSharding(mesh, P(*([None] * batch_axis), DATA_AXIS))
+
+
+def check_batch_size(global_batch: int, mesh: Mesh,
+                     config_key: str = 'config.train.batch_size') -> None:
+  n = mesh.devices.size
+  if global_batch <= 0 or global_batch % n:
+    lower = max(n, global_batch // n * n)
+    raise errors.ConfigError(
+        f'{config_key}={global_batch} does not divide evenly over the {n} '
+        f'devices ({jax.devices()[0].platform}). Use a multiple of {n}, e.g. '
+        f'--{config_key}={lower}.')
+
+
+def global_batch(local: Any, mesh: Mesh, batch_axis: int = 1) -> Any:
+  """This process's numpy batch -> global jax arrays sharded over all devices."""
+  sharding = batch_sharded(mesh, batch_axis)
+  return jax.tree.map(
+      lambda x: jax.make_array_from_process_local_data(sharding, x), local)

@@ -1,0 +1,141 @@
+"""The pure train step: `n_disc` D updates then `n_gen` G updates, on one step's batches.
+
+`make_train_step` closes over the models, loss and optimizers and returns
+`step(state, batch) -> (state, metrics)`, a pure function of its arguments:
+all randomness comes from `fold_in(state.rng, state.step)`. It is meant to be
+jitted over global arrays (see `gan_jax.parallel`), which makes every mean in
+it, BatchNorm's included, a mean over the global batch.
+
+Like the reference PyTorch loops, D sees the real and the generated batch in
+two separate calls (so BatchNorm normalises each on its own), D's running
+statistics are updated by every D call, G's by its own update only, and the
+generated batch is detached from G in D's update.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import optax
+
+from gan_jax.losses import GANLoss
+from gan_jax.models import GANModels
+from gan_jax.state import GANState, NetState, update_ema
+
+
+def images_to_float(images: jax.Array) -> jax.Array:
+  """uint8 pixels -> float32 in [-1, 1]; done on device so the host ships bytes."""
+  return images.astype(jnp.float32) / 127.5 - 1.0
+
+
+def sample_latents(key: jax.Array, gan: GANModels, batch_size: int):
+  """Noise z ~ N(0, I) and, for conditional models, uniformly drawn labels."""
+  z_key, label_key = jax.random.split(key)
+  z = jax.random.normal(z_key, (batch_size, gan.latent_dim), jnp.float32)
+  if gan.num_classes:
+    labels = jax.random.randint(label_key, (batch_size,), 0, gan.num_classes)
+  else:
+    labels = jnp.zeros((batch_size,), jnp.int32)
+  return z, labels
+
+
+def _finite(*values) -> jax.Array:
+  return jnp.all(jnp.stack([jnp.all(jnp.isfinite(v)) for v in values]))
+
+
+def _apply_updates(net: NetState, grads, tx: optax.GradientTransformation,
+                   batch_stats) -> NetState:
+  updates, opt_state = tx.update(grads, net.opt_state, net.params)
+  return NetState(optax.apply_updates(net.params, updates), batch_stats, opt_state)
+
+
+def make_train_step(gan: GANModels, loss: GANLoss,
+                    g_tx: optax.GradientTransformation,
+                    d_tx: optax.GradientTransformation,
+                    train_config: ml_collections.ConfigDict):
+  """Returns the pure `step(state, batch) -> (state, metrics)`."""
+  G, D = gan.generator, gan.discriminator
+  n_disc, n_gen = train_config.n_disc, train_config.n_gen
+  ema_decay, ema_start = train_config.ema_decay, train_config.ema_start
+
+  def d_update(g: NetState, d: NetState, real: dict, key: jax.Array):
+    images = images_to_float(real['image'])
+    z, fake_labels = sample_latents(key, gan, images.shape[0])
+    fake, _ = G.apply(g.variables, z, fake_labels, train=True,
+                      mutable=['batch_stats'])
+    fake = jax.lax.stop_gradient(fake)
+
+    def loss_fn(params):
+      real_logits, upd = D.apply({'params': params, 'batch_stats': d.batch_stats},
+                                 images, real['label'], train=True,
+                                 mutable=['batch_stats'])
+      fake_logits, upd = D.apply({'params': params, **upd}, fake, fake_labels,
+                                 train=True, mutable=['batch_stats'])
+      loss_real = jnp.mean(loss.d_real(real_logits))
+      loss_fake = jnp.mean(loss.d_fake(fake_logits))
+      return loss_real + loss_fake, (upd.get('batch_stats', {}), real_logits,
+                                     fake_logits, loss_real, loss_fake)
+
+    grads, (stats, real_logits, fake_logits, loss_real, loss_fake) = jax.grad(
+        loss_fn, has_aux=True)(d.params)
+    grad_norm = optax.global_norm(grads)
+    metrics = {
+        'd_loss': loss_real + loss_fake,
+        'd_loss_real': loss_real,
+        'd_loss_fake': loss_fake,
+        'd_acc_real': jnp.mean(real_logits > 0),
+        'd_acc_fake': jnp.mean(fake_logits < 0),
+        'd_real': jnp.mean(jax.nn.sigmoid(real_logits)),   # mean D(x)
+        'd_fake': jnp.mean(jax.nn.sigmoid(fake_logits)),   # mean D(G(z))
+        'd_grad_norm': grad_norm,
+        'finite': _finite(loss_real, loss_fake, grad_norm),
+    }
+    return _apply_updates(d, grads, d_tx, stats), metrics
+
+  def g_update(g: NetState, d: NetState, key: jax.Array, batch_size: int):
+    z, labels = sample_latents(key, gan, batch_size)
+
+    def loss_fn(params):
+      fake, g_upd = G.apply({'params': params, 'batch_stats': g.batch_stats},
+                            z, labels, train=True, mutable=['batch_stats'])
+      logits, d_upd = D.apply(d.variables, fake, labels, train=True,
+                              mutable=['batch_stats'])
+      return jnp.mean(loss.g(logits)), (g_upd.get('batch_stats', {}),
+                                        d_upd.get('batch_stats', {}))
+
+    (g_loss, (g_stats, d_stats)), grads = jax.value_and_grad(
+        loss_fn, has_aux=True)(g.params)
+    grad_norm = optax.global_norm(grads)
+    metrics = {'g_loss': g_loss, 'g_grad_norm': grad_norm,
+               'finite': _finite(g_loss, grad_norm)}
+    return (_apply_updates(g, grads, g_tx, g_stats),
+            d.replace(batch_stats=d_stats), metrics)
+
+  def step(state: GANState, batch: dict):
+    key = jax.random.fold_in(state.rng, state.step)
+    keys = jax.random.split(key, n_disc + n_gen)
+    d_keys, g_keys = keys[:n_disc], keys[n_disc:]
+    batch_size = batch['image'].shape[1]
+
+    # Python loops, not lax.scan: on CPU, XLA runs convolutions inside a
+    # while loop about 3x slower (measured: 200 ms vs 59 ms per dcgan28 step).
+    d, updates = state.d, []
+    for i in range(n_disc):
+      d, m = d_update(state.g, d, jax.tree.map(lambda x: x[i], batch), d_keys[i])
+      updates.append(m)
+    g = state.g
+    for i in range(n_gen):
+      g, d, m = g_update(g, d, g_keys[i], batch_size)
+      updates.append(m)
+    metrics = {k: jnp.mean(jnp.stack([m[k] for m in updates if k in m]))
+               for k in {k for m in updates for k in m} - {'finite'}}
+    metrics['finite'] = jnp.all(jnp.stack([m['finite'] for m in updates]))
+
+    ema = state.ema
+    if ema:
+      ema = update_ema(ema, g.variables, state.step, ema_decay, ema_start)
+    new_state = state.replace(step=state.step + 1, g=g, d=d, ema=ema)
+    return new_state, metrics
+
+  return step

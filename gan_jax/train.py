@@ -1,0 +1,218 @@
+"""The training loop: build everything from the config, restore or initialise, step, and run the hooks.
+
+Re-running the same command on the same workdir resumes from the latest
+checkpoint: the state carries the step and rng, and the data stream is a pure
+function of (seed, step), so a resumed run continues exactly where the
+checkpoint left off.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import os
+import time
+from typing import Callable
+
+from absl import logging
+import jax
+import ml_collections
+import numpy as np
+import optax
+
+from gan_jax import checkpoint as checkpoint_lib
+from gan_jax import config as config_lib
+from gan_jax import data as data_lib
+from gan_jax import errors
+from gan_jax import losses as losses_lib
+from gan_jax import models as models_lib
+from gan_jax import optim
+from gan_jax import parallel
+from gan_jax import reporting
+from gan_jax import sampling
+from gan_jax import state as state_lib
+from gan_jax import steps
+from gan_jax.data import pipeline
+from gan_jax.data.source import DatasetInfo
+from gan_jax.viz import curves, grids
+
+DATA_INFO_FILE = 'data_info.json'
+
+
+@dataclasses.dataclass(frozen=True)
+class Setup:
+  """Everything the config determines besides the data: models, loss, optimizers."""
+  gan: models_lib.GANModels
+  loss: losses_lib.GANLoss
+  g_tx: optax.GradientTransformation
+  d_tx: optax.GradientTransformation
+  init_state: Callable[[], state_lib.GANState]
+
+
+def build_setup(config: ml_collections.ConfigDict, info: DatasetInfo) -> Setup:
+  gan = models_lib.build(config.model, info.image_shape, info.num_classes)
+  g_tx, d_tx = optim.build(config.optim.g), optim.build(config.optim.d)
+  init_state = functools.partial(state_lib.create, gan, g_tx, d_tx, config.seed,
+                                 use_ema=config.train.ema_decay > 0)
+  return Setup(gan, losses_lib.LOSSES.get(config.loss.name), g_tx, d_tx, init_state)
+
+
+def restore_setup(workdir: str, step: int | None = None):
+  """(config, setup, state) of a finished or running training workdir, on all devices."""
+  config = config_lib.load_from_workdir(workdir)
+  info = load_data_info(workdir)
+  setup = build_setup(config, info)
+  ckpt = checkpoint_lib.Checkpointer(os.path.join(workdir, 'checkpoints'))
+  if ckpt.latest_step() is None:
+    raise errors.ConfigError(f'No checkpoint in {ckpt.directory}: the run has '
+                             'not saved one yet.')
+  sharding = parallel.replicated(parallel.make_mesh())
+  abstract = jax.tree.map(
+      lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding),
+      jax.eval_shape(setup.init_state))
+  state = ckpt.restore(abstract, step)
+  ckpt.close()
+  return config, setup, state
+
+
+def load_data_info(workdir: str) -> DatasetInfo:
+  with open(os.path.join(workdir, DATA_INFO_FILE)) as f:
+    return DatasetInfo.from_dict(json.load(f))
+
+
+def _write_json(path: str, value) -> None:
+  with open(path + '.tmp', 'w') as f:
+    json.dump(value, f, indent=2)
+    f.write('\n')
+  os.replace(path + '.tmp', path)
+
+
+def _num_params(tree) -> int:
+  return sum(int(np.prod(x.shape)) for x in jax.tree.leaves(tree))
+
+
+def _check_finite(pending: list[dict], first_step: int, ckpt) -> None:
+  """Raises TrainingDiverged if any step in `pending` had a non-finite loss or gradient."""
+  flags = jax.device_get([m['finite'] for m in pending])
+  bad = [i for i, ok in enumerate(flags) if not ok]
+  if not bad:
+    return
+  step = first_step + bad[0] + 1
+  values = jax.device_get({k: v for k, v in pending[bad[0]].items() if k != 'finite'})
+  shown = ', '.join(f'{k}={float(v):.4g}' for k, v in sorted(values.items()))
+  last = ckpt.latest_step()
+  kept = (f'The last good checkpoint (step {last}) in {ckpt.directory} is kept; '
+          'rerunning the command resumes from it' if last is not None else
+          'No checkpoint had been saved yet')
+  raise errors.TrainingDiverged(
+      f'Training diverged at step {step}: a loss or gradient is NaN or infinite '
+      f'({shown}). {kept}. Lower the learning rates (config.optim.g.lr, '
+      'config.optim.d.lr) or change the loss or model before resuming.')
+
+
+def _due(step: int, every: int, last: bool) -> bool:
+  return last or (every > 0 and step % every == 0)
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> state_lib.GANState:
+  """Trains (or resumes) the run described by `config` in `workdir`; returns the final state."""
+  config_lib.validate(config)
+  tc = config.train
+  mesh = parallel.make_mesh()
+  parallel.check_batch_size(tc.batch_size, mesh)
+  is_main = jax.process_index() == 0
+  os.makedirs(workdir, exist_ok=True)
+
+  source = data_lib.build_source(config.data)
+  info = source.info
+  setup = build_setup(config, info)
+  replicated = parallel.replicated(mesh)
+  ckpt = checkpoint_lib.Checkpointer(os.path.join(workdir, 'checkpoints'),
+                                     tc.keep_checkpoints)
+  state, restored = ckpt.restore_or_init(setup.init_state, replicated)
+  start_step = int(state.step)
+  if is_main:
+    config_lib.save_to_workdir(config, workdir)
+    _write_json(os.path.join(workdir, DATA_INFO_FILE), info.to_dict())
+
+  reporter = reporting.Reporter(workdir, start_step, tc.num_steps, is_main)
+  say = reporter.message
+  say(f'gan_jax: {config.model.name} on {info.description}; '
+      f'{jax.device_count()} {jax.devices()[0].platform} device(s), '
+      f'{jax.process_count()} process(es); '
+      f'G {_num_params(state.g.params):,} params, D {_num_params(state.d.params):,} params')
+  per_epoch = len(source) / (tc.batch_size * tc.n_disc)
+  say(f'batch {tc.batch_size} x {tc.n_disc} D update(s) per step; '
+      f'{per_epoch:.1f} steps per epoch; {tc.num_steps} steps = '
+      f'{tc.num_steps / per_epoch:.1f} epochs')
+  if restored:
+    say(f'Resumed from the checkpoint at step {start_step} in {ckpt.directory}')
+  if start_step >= tc.num_steps:
+    say(f'Nothing to do: the run is already at step {start_step} of {tc.num_steps}.')
+    reporter.close()
+    ckpt.close()
+    return state
+
+  batches = pipeline.batches(
+      source, global_batch=tc.batch_size, n_disc=tc.n_disc, seed=config.seed,
+      start_step=start_step, process_index=jax.process_index(),
+      process_count=jax.process_count(), read_threads=config.data.read_threads,
+      prefetch=config.data.prefetch)
+  batch_sharding = parallel.batch_sharded(mesh, batch_axis=1)
+  train_step = jax.jit(
+      steps.make_train_step(setup.gan, setup.loss, setup.g_tx, setup.d_tx, tc),
+      in_shardings=(replicated, batch_sharding),
+      out_shardings=(replicated, replicated), donate_argnums=0)
+  batch = parallel.global_batch(next(batches), mesh)
+  compile_start = time.perf_counter()
+  train_step = train_step.lower(state, batch).compile()
+  say(f'Compiled the train step in {time.perf_counter() - compile_start:.1f}s')
+
+  sample = sampling.make_sampler(setup.gan)
+  grid_z, grid_labels, grid_cols = sampling.grid_latents(
+      config.seed, setup.gan, config.sample.num, config.sample.per_class)
+
+  pending: list[dict] = []             # device metrics since the last log
+  interval_start, interval_steps = time.perf_counter(), 0
+  try:
+    for step in range(start_step + 1, tc.num_steps + 1):
+      state, metrics = train_step(state, batch)
+      pending.append(metrics)
+      interval_steps += 1
+      last = step == tc.num_steps
+      if not last:  # dispatch is asynchronous: read the next batch while it runs
+        batch = parallel.global_batch(next(batches), mesh)
+      reporter.advance(1)
+
+      if _due(step, tc.log_every, last):
+        _check_finite(pending, step - len(pending), ckpt)
+        means = jax.tree.map(lambda *xs: float(np.mean(xs)),
+                             *jax.device_get(pending))
+        means.pop('finite')
+        elapsed = time.perf_counter() - interval_start
+        rate = interval_steps / elapsed
+        reporter.write(step, means, rate, rate * tc.batch_size * tc.n_disc)
+        pending, interval_start, interval_steps = [], time.perf_counter(), 0
+
+      if _due(step, tc.checkpoint_every, last):
+        _check_finite(pending, step - len(pending), ckpt)
+        ckpt.save(step, state)
+
+      if is_main and _due(step, tc.sample_every, last):
+        images = jax.device_get(sample(state.sampling_variables(), grid_z, grid_labels))
+        grids.save_grid(images, os.path.join(workdir, 'samples', f'step_{step:07d}.png'),
+                        grid_cols)
+  finally:
+    ckpt.wait()
+    ckpt.close()
+    reporter.close()
+
+  if is_main:
+    path = curves.plot_curves(reporting.read_metrics(workdir),
+                              os.path.join(workdir, 'loss_curve.png'),
+                              f'{config.model.name} on {info.description}')
+    print(f'Done: {tc.num_steps} steps. Samples in {os.path.join(workdir, "samples")}, '
+          f'loss curve {path}, checkpoints in {ckpt.directory}.', flush=True)
+  logging.info('Finished training at step %d', tc.num_steps)
+  return state

@@ -1,0 +1,1 @@
+"""Figures written into a run's workdir: sample grids and loss curves."""
