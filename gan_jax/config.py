@@ -35,11 +35,12 @@ def get_config() -> ml_collections.ConfigDict:
   """Returns the base config: the 2-minute CPU quickstart on bundled digits."""
   config = ml_collections.ConfigDict()
   config.seed = 0
+  config.trainer = 'image'  # image | toy2d: the training loop, see gan_jax.trainers.TRAINERS
 
   config.data = ml_collections.ConfigDict(dict(
-      source='digits',      # digits | idx | folder | tfds
-      name='',              # TFDS dataset name, e.g. 'mnist', 'cifar10', 'celeb_a'
-      path='',              # IDX directory, image folder, or TFDS data_dir
+      source='digits',      # digits | idx | folder | tfds | toy2d (2D points, with trainer='toy2d')
+      name='',              # TFDS dataset name, e.g. 'mnist', 'cifar10', 'celeb_a'; toy2d distribution
+      path='',              # IDX directory, image folder, TFDS data_dir, or toy2d points (.npy/.csv)
       split='',             # '' = the source's default ('train' for TFDS, all files for IDX)
       image_size=28,        # images are resized (shorter side) and centre-cropped to this
       channels=0,           # 0 = as stored; 1 or 3 converts
@@ -54,6 +55,7 @@ def get_config() -> ml_collections.ConfigDict:
       latent_dim=100,
       conditional=False,    # concatenate the one-hot class to G's noise and D's input
       bn_momentum=0.9,      # = PyTorch BatchNorm momentum 0.1
+      hidden=128,           # mlp2d: units in each of its two hidden layers
   ))
 
   config.loss = ml_collections.ConfigDict(dict(
@@ -81,6 +83,24 @@ def get_config() -> ml_collections.ConfigDict:
   config.sample = ml_collections.ConfigDict(dict(
       num=64,               # images in an unconditional sample grid
       per_class=10,         # columns per class row in a conditional grid
+  ))
+
+  # The 2D lab (trainer='toy2d', data.source='toy2d'); see gan_jax/toy2d/.
+  config.toy2d = ml_collections.ConfigDict(dict(
+      latent='uniform',     # G's 2D noise: uniform = Unif[-1,1]^d (the report) | normal
+      sine_frequency=1.0,   # sine: (x, sin(frequency * x) + y / 4); 1 is the report's formula
+      ring_modes=8,         # ring: Gaussians evenly spaced on a circle (PacGAN/VEEGAN 2D-ring)
+      ring_radius=1.0,
+      ring_std=0.01,
+      grid_size=5,          # grid: grid_size^2 Gaussians at spacing * {-2..2}^2 (2D-grid)
+      grid_spacing=2.0,
+      grid_std=0.05,
+      steps_per_call=1000,  # train steps fused into one compiled call (lax.scan)
+      eval_samples=10_000,  # generated and true points for the sliced Wasserstein distance
+      mode_samples=2_500,   # generated points for the ring/grid mode metric
+      plot_points=1_000,    # real and generated points drawn per snapshot
+      plot_resolution=80,   # cells per side of the D maps in a snapshot
+      animation='gif',      # gif | none: the snapshots (train.sample_every) assembled at the end
   ))
 
   config.lock()

@@ -1,5 +1,7 @@
 """Command line for training: `python -m gan_jax.main --config=configs/NAME.py --workdir=DIR`.
 
+`config.trainer` picks the training loop (gan_jax.trainers.TRAINERS).
+
 Without --config, the embedded default (gan_jax/config.py: the small DCGAN on
 scikit-learn's bundled digits) runs. `--config.KEY=VALUE` overrides any key;
 an unknown key is an error. Re-running the same command resumes.
@@ -69,14 +71,14 @@ def main(argv):
     raise app.UsageError(f'Unexpected arguments: {" ".join(argv[1:])}')
   if not FLAGS['verbosity'].present:  # library INFO logs (orbax) drown the progress
     logging.set_verbosity(logging.WARNING)
-  from gan_jax import train  # pylint: disable=g-import-not-at-top  (slow: JAX)
+  from gan_jax import trainers  # pylint: disable=g-import-not-at-top  (slow: JAX)
   try:
     config = FLAGS.config
     config.get('seed')  # a file that failed to load raises on first use
   except OSError as e:  # config_flags defers a file that failed to load to here
     sys.exit(f'error: cannot load --config: {e}'.rstrip())
   try:
-    train.train_and_evaluate(config, FLAGS.workdir)
+    trainers.train_and_evaluate(config, FLAGS.workdir)
   except errors.GanJaxError as e:
     sys.exit(f'error: {e}')
 

@@ -2,7 +2,10 @@
 
 `make_train_step` closes over the models, loss and optimizers and returns
 `step(state, batch) -> (state, metrics)`, a pure function of its arguments:
-all randomness comes from `fold_in(state.rng, state.step)`. It is meant to be
+all randomness comes from `fold_in(state.rng, state.step)`, unless the batch
+carries G's noise itself (`noise`: (n_disc, B, latent) for the D updates,
+`g_noise`: (n_gen, B, latent) for the G updates; unconditional models), as the
+2D lab's batches do, drawn for many steps at once. It is meant to be
 jitted over global arrays (see `gan_jax.parallel`), which makes every mean in
 it, BatchNorm's included, a mean over the global batch.
 
@@ -25,7 +28,12 @@ from gan_jax.state import GANState, NetState, update_ema
 
 
 def images_to_float(images: jax.Array) -> jax.Array:
-  """uint8 pixels -> float32 in [-1, 1]; done on device so the host ships bytes."""
+  """uint8 pixels -> float32 in [-1, 1]; done on device so the host ships bytes.
+
+  Float inputs (the 2D lab's points) are already model inputs and pass through.
+  """
+  if jnp.issubdtype(images.dtype, jnp.floating):
+    return images.astype(jnp.float32)
   return images.astype(jnp.float32) / 127.5 - 1.0
 
 
@@ -59,9 +67,14 @@ def make_train_step(gan: GANModels, loss: GANLoss,
   n_disc, n_gen = train_config.n_disc, train_config.n_gen
   ema_decay, ema_start = train_config.ema_decay, train_config.ema_start
 
+  def noise(key: jax.Array, batch_size: int, given):
+    if given is None:
+      return sample_latents(key, gan, batch_size)
+    return given, jnp.zeros((batch_size,), jnp.int32)
+
   def d_update(g: NetState, d: NetState, real: dict, key: jax.Array):
     images = images_to_float(real['image'])
-    z, fake_labels = sample_latents(key, gan, images.shape[0])
+    z, fake_labels = noise(key, images.shape[0], real.get('noise'))
     fake, _ = G.apply(g.variables, z, fake_labels, train=True,
                       mutable=['batch_stats'])
     fake = jax.lax.stop_gradient(fake)
@@ -93,8 +106,8 @@ def make_train_step(gan: GANModels, loss: GANLoss,
     }
     return _apply_updates(d, grads, d_tx, stats), metrics
 
-  def g_update(g: NetState, d: NetState, key: jax.Array, batch_size: int):
-    z, labels = sample_latents(key, gan, batch_size)
+  def g_update(g: NetState, d: NetState, key: jax.Array, batch_size: int, given=None):
+    z, labels = noise(key, batch_size, given)
 
     def loss_fn(params):
       fake, g_upd = G.apply({'params': params, 'batch_stats': g.batch_stats},
@@ -113,6 +126,8 @@ def make_train_step(gan: GANModels, loss: GANLoss,
             d.replace(batch_stats=d_stats), metrics)
 
   def step(state: GANState, batch: dict):
+    if gan.num_classes and ('noise' in batch or 'g_noise' in batch):
+      raise ValueError('Noise given in the batch is for unconditional models only.')
     key = jax.random.fold_in(state.rng, state.step)
     keys = jax.random.split(key, n_disc + n_gen)
     d_keys, g_keys = keys[:n_disc], keys[n_disc:]
@@ -120,13 +135,16 @@ def make_train_step(gan: GANModels, loss: GANLoss,
 
     # Python loops, not lax.scan: on CPU, XLA runs convolutions inside a
     # while loop about 3x slower (measured: 200 ms vs 59 ms per dcgan28 step).
+    g_noise = batch.get('g_noise')
+    d_batch = {k: v for k, v in batch.items() if k != 'g_noise'}
     d, updates = state.d, []
     for i in range(n_disc):
-      d, m = d_update(state.g, d, jax.tree.map(lambda x: x[i], batch), d_keys[i])
+      d, m = d_update(state.g, d, jax.tree.map(lambda x: x[i], d_batch), d_keys[i])
       updates.append(m)
     g = state.g
     for i in range(n_gen):
-      g, d, m = g_update(g, d, g_keys[i], batch_size)
+      g, d, m = g_update(g, d, g_keys[i], batch_size,
+                         None if g_noise is None else g_noise[i])
       updates.append(m)
     metrics = {k: jnp.mean(jnp.stack([m[k] for m in updates if k in m]))
                for k in {k for m in updates for k in m} - {'finite'}}

@@ -23,6 +23,16 @@ SOURCES.register('idx')(idx.load)
 SOURCES.register('folder')(folder.FolderSource)
 SOURCES.register('tfds')(tfds_source.TfdsSource)
 
+
+
+@SOURCES.register('toy2d')
+def _toy2d(data_config):
+  del data_config
+  raise errors.ConfigError(
+      "config.data.source='toy2d' is 2D points, trained by the 2D lab: set "
+      "config.trainer='toy2d' (configs/toy2d_*.py do).")
+
+
 # Sources decoded into memory once, instead of on every access.
 _DECODE_ONCE = ('folder',)
 

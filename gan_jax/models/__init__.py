@@ -15,7 +15,7 @@ import flax.linen as nn
 import ml_collections
 
 from gan_jax import errors
-from gan_jax.models import dcgan, mlp
+from gan_jax.models import dcgan, mlp, mlp2d
 from gan_jax.registry import Registry
 
 MODELS = Registry('model', 'config.model.name')
@@ -31,6 +31,9 @@ class GANModels:
 
 
 def _require_size(name: str, image_shape: Sequence[int], size: int) -> None:
+  if len(image_shape) != 3:
+    raise errors.ConfigError(f'Model {name!r} makes {size}x{size} images, but the data '
+                             f'has shape {tuple(image_shape)}.')
   if tuple(image_shape[:2]) != (size, size):
     raise errors.ConfigError(
         f'Model {name!r} makes {size}x{size} images, but the data is '
@@ -56,6 +59,18 @@ def _dcgan32(cfg, image_shape, num_classes):
 def _mlp(cfg, image_shape, num_classes):
   return (mlp.MLPGenerator(tuple(image_shape), num_classes, cfg.bn_momentum),
           mlp.MLPDiscriminator(num_classes))
+
+
+@MODELS.register('mlp2d')
+def _mlp2d(cfg, image_shape, num_classes):
+  if len(image_shape) != 1 or num_classes:
+    raise errors.ConfigError(
+        "Model 'mlp2d' generates unconditional points, not images: use it with "
+        "config.trainer='toy2d' and config.data.source='toy2d' (configs/toy2d_*.py).")
+  if cfg.hidden < 1:
+    raise errors.ConfigError(f'config.model.hidden={cfg.hidden} must be at least 1.')
+  return (mlp2d.MLP2DGenerator(image_shape[0], cfg.hidden),
+          mlp2d.MLP2DDiscriminator(cfg.hidden))
 
 
 def build(model_config: ml_collections.ConfigDict, image_shape: Sequence[int],

@@ -1,0 +1,42 @@
+"""The 2D lab's networks (the report's section 3): three dense layers with LeakyReLU.
+
+G: z (2) -> hidden -> hidden -> 2, a linear output, since targets such as the
+25-grid reach past [-1, 1]. D: x (2) -> hidden -> hidden -> 1 logit. No
+BatchNorm, so both are plain functions of their parameters.
+"""
+
+from __future__ import annotations
+
+import flax.linen as nn
+
+from gan_jax.models import layers
+
+
+class _MLP(nn.Module):
+  hidden: int
+  out: int
+
+  @nn.compact
+  def __call__(self, x):
+    for _ in range(2):
+      x = layers.leaky_relu(layers.dense(self.hidden)(x))
+    return layers.dense(self.out)(x)
+
+
+class MLP2DGenerator(nn.Module):
+  dim: int = 2
+  hidden: int = 128
+
+  @nn.compact
+  def __call__(self, z, labels=None, *, train: bool):
+    del labels, train
+    return _MLP(self.hidden, self.dim)(z)
+
+
+class MLP2DDiscriminator(nn.Module):
+  hidden: int = 128
+
+  @nn.compact
+  def __call__(self, x, labels=None, *, train: bool):
+    del labels, train
+    return _MLP(self.hidden, 1)(x).reshape(x.shape[0])

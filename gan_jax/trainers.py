@@ -1,0 +1,22 @@
+"""Training loops, registered by name (`config.trainer`), so main.py never chooses with `if`s.
+
+  image  gan_jax.train: image GANs fed uint8 batches from a data source (the default)
+  toy2d  gan_jax.toy2d.trainer: the 2D lab, data sampled on device, fused steps
+"""
+
+from __future__ import annotations
+
+import ml_collections
+
+from gan_jax import train
+from gan_jax.registry import Registry
+from gan_jax.toy2d import trainer as toy2d_trainer
+
+TRAINERS = Registry('trainer', 'config.trainer')
+TRAINERS.register('image')(train.train_and_evaluate)
+TRAINERS.register('toy2d')(toy2d_trainer.train_and_evaluate)
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
+  """Runs the trainer named by `config.trainer`; returns its final state."""
+  return TRAINERS.get(config.trainer)(config, workdir)
