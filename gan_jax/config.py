@@ -55,7 +55,7 @@ def get_config() -> ml_collections.ConfigDict:
       latent_dim=100,
       conditional=False,    # concatenate the one-hot class to G's noise and D's input
       bn_momentum=0.9,      # = PyTorch BatchNorm momentum 0.1
-      hidden=128,           # mlp2d: units in each of its two hidden layers
+      hidden=32,            # mlp2d: units in each of its two hidden layers
   ))
 
   config.loss = ml_collections.ConfigDict(dict(
@@ -170,6 +170,11 @@ def validate(config: ml_collections.ConfigDict) -> None:
       (config.sample.num >= 1, 'sample.num', 'must be at least 1'),
       (config.sample.per_class >= 1, 'sample.per_class', 'must be at least 1'),
   ]
+  raise_failed(config, checks)
+
+
+def raise_failed(config: ml_collections.ConfigDict, checks) -> None:
+  """Raises ConfigError naming the key and value of the first failed (ok, key, requirement)."""
   for ok, key, requirement in checks:
     if not ok:
       value = config

@@ -225,10 +225,11 @@ def test_mismatched_trainer_and_data_are_named():
 
 def test_tiny_sweep_vmaps_settings_and_seeds_and_matches_a_single_run(ring_run, tmp_path):
   config = tiny_lab_config('ring')
-  grid = sweep.parse_grid(['optim.d.lr=1e-3,5e-2', 'optim.g.b1=0.5'], config)
-  assert grid == [('optim.d.lr', (1e-3, 5e-2)), ('optim.g.b1', (0.5,))]
+  grid = sweep.parse_grid(['optim.d.lr=1e-3,5e-2', 'optim.g.b1+optim.d.b1=0.5'], config)
+  assert grid == [(('optim.d.lr',), (1e-3, 5e-2)), (('optim.g.b1', 'optim.d.b1'), ((0.5, 0.5),))]
   settings, _, groups = sweep.plan(config, grid, num_seeds=2)
-  assert len(settings) == 2 and len(groups) == 1 and len(groups[0].runs) == 4
+  assert settings[1] == {'optim.d.lr': 5e-2, 'optim.g.b1': 0.5, 'optim.d.b1': 0.5}
+  assert len(groups) == 1 and len(groups[0].runs) == 4
   out = sweep.run_sweep(config, grid, 2, str(tmp_path / 'sweep'), say=lambda _: None)
   assert sorted(out['runs']) == [(0, 0), (0, 1), (1, 0), (1, 1)]
   for name in ('results.csv', 'results.md', 'runs.csv', 'final_panels.png', 'histories.json'):

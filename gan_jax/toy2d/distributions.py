@@ -26,6 +26,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
+from gan_jax import config as config_lib
 from gan_jax import errors
 from gan_jax.registry import Registry
 
@@ -107,17 +108,15 @@ def _mixture(name, centres, std, description):
                         description, centres, float(std))
 
 
-def _positive(value, key, minimum=0.0):
-  if not value > minimum:
-    raise errors.ConfigError(f'config.toy2d.{key}={value!r} must be > {minimum:g}.')
+def _require_positive(config, *keys):
+  config_lib.raise_failed(config, [(config.toy2d[k] > 0, f'toy2d.{k}', 'must be positive')
+                                   for k in keys])
 
 
 @DISTRIBUTIONS.register('ring')
 def _ring(config):
   t = config.toy2d
-  _positive(t.ring_modes, 'ring_modes')
-  _positive(t.ring_radius, 'ring_radius')
-  _positive(t.ring_std, 'ring_std')
+  _require_positive(config, 'ring_modes', 'ring_radius', 'ring_std')
   angles = 2 * np.pi * np.arange(t.ring_modes) / t.ring_modes
   centres = t.ring_radius * np.stack([np.cos(angles), np.sin(angles)], axis=1)
   return _mixture('ring', centres, t.ring_std,
@@ -127,9 +126,7 @@ def _ring(config):
 @DISTRIBUTIONS.register('grid')
 def _grid(config):
   t = config.toy2d
-  _positive(t.grid_size, 'grid_size')
-  _positive(t.grid_spacing, 'grid_spacing')
-  _positive(t.grid_std, 'grid_std')
+  _require_positive(config, 'grid_size', 'grid_spacing', 'grid_std')
   axis = t.grid_spacing * (np.arange(t.grid_size) - (t.grid_size - 1) / 2)
   centres = np.stack(np.meshgrid(axis, axis, indexing='ij'), axis=-1).reshape(-1, 2)
   return _mixture('grid', centres, t.grid_std,

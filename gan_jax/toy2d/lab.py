@@ -21,6 +21,7 @@ import ml_collections
 import numpy as np
 import optax
 
+from gan_jax import config as config_lib
 from gan_jax import errors
 from gan_jax import steps
 from gan_jax.data.source import DatasetInfo
@@ -51,12 +52,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
       (t.plot_resolution >= 2, 'toy2d.plot_resolution', 'must be at least 2'),
       (t.animation in ('gif', 'none'), 'toy2d.animation', "must be 'gif' or 'none'"),
   ]
-  for ok, key, requirement in checks:
-    if not ok:
-      node = config
-      for part in key.split('.'):
-        node = node[part]
-      raise errors.ConfigError(f'config.{key}={node!r} {requirement}.')
+  config_lib.raise_failed(config, checks)
 
 
 def next_stop(step: int, num_steps: int, periods) -> int:
@@ -141,12 +137,13 @@ class Lab:
                                  self.config.train)
     return lambda state: step(state, self.step_batch(state.rng, state.step))
 
-  def make_chunk(self, g_tx, d_tx, length: int):
+  def make_chunk(self, g_tx, d_tx, length: int, unroll: int | bool = 1):
     """`chunk(state) -> (state, metrics stacked over `length` steps)`: one lax.scan.
 
     The batches of all `length` steps are drawn first, in one vectorised call:
     XLA's CPU backend runs the threefry generator as a small while loop, and
     calling it a few times inside every step took a third of the step time.
+    `unroll` is lax.scan's (benchmarks/toy2d_vs_torch.py measures it).
     """
     step = steps.make_train_step(self.setup.gan, self.setup.loss, g_tx, d_tx,
                                  self.config.train)
@@ -154,7 +151,7 @@ class Lab:
     def chunk(state):
       batches = jax.vmap(self.step_batch, in_axes=(None, 0))(
           state.rng, state.step + jnp.arange(length))
-      return jax.lax.scan(step, state, batches)
+      return jax.lax.scan(step, state, batches, unroll=unroll)
 
     return chunk
 
@@ -168,14 +165,16 @@ class Lab:
     return {'distance': self.generate(g_variables, k_fake, t.eval_samples),
             'modes': self.generate(g_variables, k_modes, t.mode_samples)}
 
-  def reference_points(self) -> np.ndarray:
-    """The fixed true sample every distance of every run is measured against."""
+  def reference(self) -> np.ndarray:
+    """The fixed true sample every distance of every run is measured against, as
+    `metrics.sorted_projections`."""
     key = jax.random.fold_in(jax.random.PRNGKey(_EVAL_KEY), DATA_STREAM)
-    return np.asarray(self.target.sample(key, self.config.toy2d.eval_samples))
+    points = np.asarray(self.target.sample(key, self.config.toy2d.eval_samples))
+    return metrics.sorted_projections(points)
 
   def score(self, points: dict, reference: np.ndarray) -> dict:
     """Host-side metrics of `evaluation_points`: the distance and, for ring/grid, the modes."""
-    out = {'sliced_wasserstein': metrics.sliced_wasserstein(points['distance'], reference)}
+    out = {'sliced_wasserstein': metrics.sliced_wasserstein_to(points['distance'], reference)}
     if self.target.modes is not None:
       out.update(metrics.mode_coverage(points['modes'], self.target.modes,
                                        self.target.mode_std))

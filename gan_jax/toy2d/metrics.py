@@ -44,14 +44,28 @@ def directions(num_directions: int = NUM_DIRECTIONS) -> np.ndarray:
   return np.stack([np.cos(angles), np.sin(angles)], axis=1)
 
 
+def sorted_projections(points: np.ndarray, num_directions: int = NUM_DIRECTIONS) -> np.ndarray:
+  """(num_directions, n): the points projected on each direction, sorted.
+
+  A fixed reference sample is projected and sorted once and then compared
+  with every generated sample (`sliced_wasserstein_to`).
+  """
+  points = np.asarray(points, np.float64)
+  if points.ndim != 2 or points.shape[1] != 2:
+    raise ValueError(f'expected (n, 2) points, got shape {points.shape}.')
+  return np.sort(directions(num_directions) @ points.T, axis=1)
+
+
+def sliced_wasserstein_to(points: np.ndarray, reference_sorted: np.ndarray) -> float:
+  """SW2 between `points` and a reference given by its `sorted_projections` (same n)."""
+  projected = sorted_projections(points, reference_sorted.shape[0])
+  if projected.shape != reference_sorted.shape:
+    raise ValueError(f'sliced_wasserstein needs samples of one size, got {projected.shape[1]} '
+                     f'and {reference_sorted.shape[1]} points.')
+  return float(np.sqrt(np.mean((projected - reference_sorted) ** 2)))
+
+
 def sliced_wasserstein(x: np.ndarray, y: np.ndarray,
                        num_directions: int = NUM_DIRECTIONS) -> float:
   """SW2 between two (n, 2) samples of the same size (see the module docstring)."""
-  x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
-  if x.shape != y.shape or x.ndim != 2 or x.shape[1] != 2:
-    raise ValueError(f'sliced_wasserstein needs two (n, 2) samples of one shape, got '
-                     f'{x.shape} and {y.shape}.')
-  theta = directions(num_directions)
-  px = np.sort(x @ theta.T, axis=0)
-  py = np.sort(y @ theta.T, axis=0)
-  return float(np.sqrt(np.mean((px - py) ** 2)))
+  return sliced_wasserstein_to(x, sorted_projections(y, num_directions))

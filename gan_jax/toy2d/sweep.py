@@ -17,6 +17,7 @@ Outputs in the sweep's workdir:
 
 from __future__ import annotations
 
+import concurrent.futures
 import csv
 import dataclasses
 import difflib
@@ -91,24 +92,38 @@ def _coerce(key: str, text: str, current):
 
 
 def parse_grid(specs: Sequence[str], config: ml_collections.ConfigDict) -> list[tuple]:
-  """['optim.g.b1=0.5,0.7', ...] -> [('optim.g.b1', (0.5, 0.7)), ...], typed like the config."""
-  keys = _flat_keys(config)
-  grid = []
+  """['optim.g.b1=0.5,0.7', ...] -> [(('optim.g.b1',), (0.5, 0.7)), ...], typed like the config.
+
+  Keys joined by '+' take the same values together (one axis of the grid):
+  'optim.g.b1+optim.d.b1=0.5,0.8' sets both betas to 0.5, then both to 0.8.
+  """
+  known = _flat_keys(config)
+  grid, seen = [], set()
   for spec in specs:
-    key, sep, values = spec.partition('=')
-    key = key.strip().removeprefix('config.')
-    if not sep or not values.strip():
+    names, sep, values = spec.partition('=')
+    if not sep or not values.strip() or not names.strip():
       raise errors.ConfigError(f'--grid {spec!r}: expected KEY=V1,V2,... e.g. '
                                '--grid optim.d.lr=1e-3,5e-2.')
-    if key not in keys:
-      close = difflib.get_close_matches(key, keys, n=1)
-      raise errors.ConfigError(f'--grid: unknown config key {key!r}.'
-                               + (f' Did you mean {close[0]!r}?' if close else ''))
-    if key in dict(grid):
-      raise errors.ConfigError(f'--grid: key {key!r} is given twice.')
-    current = get_value(config, key)
-    grid.append((key, tuple(_coerce(key, v.strip(), current) for v in values.split(','))))
+    keys = tuple(k.strip().removeprefix('config.') for k in names.split('+'))
+    for key in keys:
+      if key not in known:
+        close = difflib.get_close_matches(key, known, n=1)
+        raise errors.ConfigError(f'--grid: unknown config key {key!r}.'
+                                 + (f' Did you mean {close[0]!r}?' if close else ''))
+      if key in seen:
+        raise errors.ConfigError(f'--grid: key {key!r} is given twice.')
+      seen.add(key)
+    texts = [v.strip() for v in values.split(',')]
+    typed = [tuple(_coerce(k, t, get_value(config, k)) for k in keys) for t in texts]
+    grid.append((keys, tuple(t[0] for t in typed) if len(keys) == 1 else tuple(typed)))
   return grid
+
+
+def _axis_settings(keys: tuple, values: tuple) -> list[dict]:
+  """One grid axis as {key: value} per point; tied keys get their own typed copies."""
+  if len(keys) == 1:
+    return [{keys[0]: v} for v in values]
+  return [dict(zip(keys, v)) for v in values]
 
 
 def _traceable(config: ml_collections.ConfigDict, key: str) -> bool:
@@ -130,16 +145,17 @@ def plan(config: ml_collections.ConfigDict, grid: Sequence[tuple], num_seeds: in
   """Every setting's config and the groups of runs that can share one vmapped program."""
   if num_seeds < 1:
     raise errors.ConfigError(f'--seeds={num_seeds} must be at least 1.')
-  keys = [k for k, _ in grid]
+  keys = [k for axis_keys, _ in grid for k in axis_keys]
   settings, configs = [], []
-  for values in itertools.product(*[v for _, v in grid]):
+  for point in itertools.product(*[_axis_settings(*axis) for axis in grid]):
+    setting = {k: v for part in point for k, v in part.items()}
     cfg = ml_collections.ConfigDict(config.to_dict())
-    for key, value in zip(keys, values):
+    for key, value in setting.items():
       set_value(cfg, key, value)
     config_lib.validate(cfg)
     lab_lib.validate(cfg)
     optim.build(cfg.optim.g), optim.build(cfg.optim.d)   # bad optimizer values fail here
-    settings.append(dict(zip(keys, values)))
+    settings.append(setting)
     configs.append(cfg)
   groups: dict = {}
   for i, cfg in enumerate(configs):
@@ -210,35 +226,41 @@ def run_sweep(config: ml_collections.ConfigDict, grid: Sequence[tuple], num_seed
         f'({", ".join(group.traced_keys) or "seeds"} traced), {tc.num_steps} steps each')
     start = time.perf_counter()
     states = init(seeds, hp)
+    reference = lab.reference()
+    evaluate = jax.jit(jax.vmap(lambda s: lab.evaluation_points(s.sampling_variables())))
     run_histories = [[] for _ in group.runs]
+    scoring = []   # (record, future): NumPy scores computed while training goes on
     step, pending = 0, []
-    while step < tc.num_steps:
-      stop = lab_lib.next_stop(step, tc.num_steps, (tc.log_every, cfg.toy2d.steps_per_call))
-      states, metrics = chunk(stop - step)(states, hp)
-      pending.append(metrics)
-      step = stop
-      if step % tc.log_every == 0 or step == tc.num_steps:
-        host = jax.device_get(pending)
-        for r in range(len(group.runs)):
-          record = {k: float(np.mean(np.concatenate([m[k][r] for m in host])))
-                    for k in host[0] if k != 'finite'}
-          record['finite'] = bool(np.all(np.concatenate([m['finite'][r] for m in host])))
-          run_histories[r].append({'step': step, **record})
-        pending = []
-    jax.block_until_ready(states)
+    next_report = tc.num_steps // 10
+    with concurrent.futures.ThreadPoolExecutor(1, 'gan_jax-sweep-metrics') as scorer:
+      while step < tc.num_steps:
+        stop = lab_lib.next_stop(step, tc.num_steps, (tc.log_every, cfg.toy2d.steps_per_call))
+        states, metrics = chunk(stop - step)(states, hp)
+        pending.append(metrics)
+        step = stop
+        if step % tc.log_every == 0 or step == tc.num_steps:
+          host = jax.device_get(pending)
+          points = jax.device_get(evaluate(states))
+          for r in range(len(group.runs)):
+            record = {k: float(np.mean(np.concatenate([m[k][r] for m in host])))
+                      for k in host[0] if k != 'finite'}
+            record['finite'] = bool(np.all(np.concatenate([m['finite'][r] for m in host])))
+            run_histories[r].append({'step': step, **record})
+            one = jax.tree.map(lambda x, r=r: x[r], points)
+            scoring.append((run_histories[r][-1], scorer.submit(lab.score, one, reference)))
+          pending = []
+        if step >= next_report:
+          say(f'  step {step}/{tc.num_steps}, {time.perf_counter() - start:.0f}s')
+          next_report += max(tc.num_steps // 10, 1)
+      for record, future in scoring:
+        record.update(future.result())
     elapsed = time.perf_counter() - start
-    say(f'  {len(group.runs)} x {tc.num_steps} steps in {elapsed:.1f}s (compile included): '
-        f'{len(group.runs) * tc.num_steps / elapsed:.0f} run-steps/s')
+    say(f'  {len(group.runs)} x {tc.num_steps} steps in {elapsed:.1f}s (compile and metrics '
+        f'included): {len(group.runs) * tc.num_steps / elapsed:.0f} run-steps/s')
 
-    reference = lab.reference_points()
-    points = jax.device_get(jax.jit(jax.vmap(lab.evaluation_points))(
-        jax.vmap(lambda s: s.sampling_variables())(states)))
     snaps = jax.device_get(jax.jit(jax.vmap(lab.snapshot))(states))
     for r, (i, seed) in enumerate(group.runs):
-      one = jax.tree.map(lambda x, r=r: x[r], points)
-      last = run_histories[r][-1]
-      results[(i, seed)] = {**{k: v for k, v in last.items() if k != 'step'},
-                            **lab.score(one, reference)}
+      results[(i, seed)] = {k: v for k, v in run_histories[r][-1].items() if k != 'step'}
       histories[(i, seed)] = run_histories[r]
       if i not in figures:   # the first seed of each setting
         figures[i] = (configs[i], lab, jax.tree.map(lambda x, r=r: x[r], snaps), seed)
@@ -252,7 +274,7 @@ def _setting_name(setting: dict) -> str:
 
 
 def _write_outputs(workdir, grid, settings, results, histories, figures) -> None:
-  keys = [k for k, _ in grid]
+  keys = [k for axis_keys, _ in grid for k in axis_keys]
   metrics = [m for m in TABLE_METRICS if any(m in r for r in results.values())]
   rows = []
   for i, setting in enumerate(settings):
