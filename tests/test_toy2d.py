@@ -146,26 +146,6 @@ def ring_run(tmp_path_factory):
   return workdir, trainers.train_and_evaluate(tiny_lab_config('ring'), workdir)
 
 
-def test_fused_steps_equal_single_steps():
-  lab = lab_lib.Lab.from_config(tiny_lab_config('ring'))
-  setup = lab.setup
-  # Jitted as the trainer jits them, so the 3-step program comes from the cache.
-  fused = jax.jit(lab.make_chunk(setup.g_tx, setup.d_tx, 3), donate_argnums=0)
-  single = jax.jit(lab.make_step(setup.g_tx, setup.d_tx))
-  state = setup.init_state()
-  one_by_one, losses = state, []
-  for _ in range(3):
-    one_by_one, m = single(one_by_one)
-    losses.append(float(m['g_loss']))
-  fused_state, fused_metrics = fused(state)
-  assert int(fused_state.step) == int(one_by_one.step) == 3
-  for a, b in zip(jax.tree.leaves(fused_state), jax.tree.leaves(one_by_one)):
-    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
-  np.testing.assert_allclose(fused_metrics['g_loss'], losses, rtol=1e-5)
-  # Each step saw other data and noise: the losses differ.
-  assert len(set(losses)) == 3
-
-
 def test_lab_run_writes_every_artifact(ring_run):
   workdir, state = ring_run
   assert int(state.step) == 6
@@ -212,11 +192,32 @@ def test_generate_writes_points_for_a_2d_run(ring_run, tmp_path):
     generate.generate(workdir, num=2)
 
 
-def test_mismatched_trainer_and_data_are_named():
+def test_fused_steps_equal_single_steps():
+  lab = lab_lib.Lab.from_config(tiny_lab_config('ring'))
+  setup = lab.setup
+  # Jitted as the trainer jits it, so the ring_run fixture's 3-step program
+  # comes from the persistent compilation cache when the tests run in order.
+  fused = jax.jit(lab.make_chunk(setup.g_tx, setup.d_tx, 3), donate_argnums=0)
+  single = jax.jit(lab.make_step(setup.g_tx, setup.d_tx))
+  state = setup.init_state()
+  one_by_one, losses = state, []
+  for _ in range(3):
+    one_by_one, m = single(one_by_one)
+    losses.append(float(m['g_loss']))
+  fused_state, fused_metrics = fused(state)
+  assert int(fused_state.step) == int(one_by_one.step) == 3
+  for a, b in zip(jax.tree.leaves(fused_state), jax.tree.leaves(one_by_one)):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(fused_metrics['g_loss'], losses, rtol=1e-5)
+  # Each step saw other data and noise: the losses differ.
+  assert len(set(losses)) == 3
+
+
+def test_mismatched_trainer_and_data_are_named(tmp_path):
   image_config = config_lib.get_config()
   image_config.data.source = 'toy2d'
   with pytest.raises(errors.ConfigError, match="config.trainer='toy2d'"):
-    trainers.train_and_evaluate(image_config, '/nonexistent/never-written')
+    trainers.train_and_evaluate(image_config, str(tmp_path / 'image'))
   with pytest.raises(errors.ConfigError, match='mlp2d'):
     lab_lib.Lab.from_config(tiny_lab_config('ring', **{'model.name': 'dcgan28'}))
   with pytest.raises(errors.ConfigError, match='toy2d.latent'):
