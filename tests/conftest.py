@@ -14,7 +14,11 @@ import pytest
 from gan_jax import config as config_lib
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SHARED_MNIST = os.path.join(REPO_ROOT, '..', 'shared', 'data', 'mnist')
+# ../shared beside the repository, else $GAN_JAX_SHARED (a worktree elsewhere).
+SHARED = next((p for p in (os.path.join(REPO_ROOT, '..', 'shared'),
+                           os.environ.get('GAN_JAX_SHARED', ''))
+               if p and os.path.isdir(p)), os.path.join(REPO_ROOT, '..', 'shared'))
+SHARED_MNIST = os.path.join(SHARED, 'data', 'mnist')
 
 # Tests compile many small programs; a persistent cache shares them between
 # tests that build the same step.

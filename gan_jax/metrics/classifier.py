@@ -17,6 +17,7 @@ near-duplicate count; its predictions give cls_acc and cls_cov.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 import sys
@@ -37,9 +38,12 @@ FEATURE_DIM = 128
 
 
 class DomainClassifier(nn.Module):
-  """Conv 32-32 / 64-64 (stride-2 downsampling) -> dense 128 (features) -> logits."""
+  """Two stages of conv 3x3 + stride-2 conv 3x3 (16, 32 channels) -> dense 128 (features) -> logits.
+
+  Small on purpose: it trains to ~98% on MNIST in about a minute on a laptop CPU.
+  """
   num_classes: int
-  widths: Sequence[int] = (32, 64)
+  widths: Sequence[int] = (16, 32)
 
   @nn.compact
   def __call__(self, images):
@@ -85,8 +89,8 @@ def all_examples(source) -> tuple[np.ndarray, np.ndarray]:
   return np.asarray(batch['image'], np.uint8), np.asarray(batch['label'], np.int32)
 
 
-def train(images: np.ndarray, labels: np.ndarray, num_classes: int, *, steps: int = 1500,
-          batch_size: int = 128, lr: float = 1e-3, seed: int = 0,
+def train(images: np.ndarray, labels: np.ndarray, num_classes: int, *, steps: int = 1000,
+          batch_size: int = 64, lr: float = 1e-3, seed: int = 0,
           log=print) -> tuple[DomainClassifier, dict]:
   """Adam on softmax cross-entropy over shuffled batches, no augmentation."""
   module = DomainClassifier(num_classes)
@@ -201,13 +205,13 @@ def train_and_save(data_config, out_dir: str, *, steps: int, batch_size: int, lr
 
 
 def main():
-  from absl import app, flags  # pylint: disable=g-import-not-at-top
+  from absl import app, flags, logging  # pylint: disable=g-import-not-at-top
   from ml_collections import config_flags  # pylint: disable=g-import-not-at-top
   from gan_jax import config as config_lib  # pylint: disable=g-import-not-at-top
 
   flags.DEFINE_string('out', None, 'Output directory for the classifier.')
-  flags.DEFINE_integer('steps', 1500, 'Training steps.')
-  flags.DEFINE_integer('batch_size', 128, 'Batch size.')
+  flags.DEFINE_integer('steps', 1000, 'Training steps.')
+  flags.DEFINE_integer('batch_size', 64, 'Batch size.')
   flags.DEFINE_float('lr', 1e-3, 'Adam learning rate.')
   flags.DEFINE_float('holdout', 0.2, 'Fraction of the examples held out for the accuracy.')
   flags.DEFINE_integer('seed', 0, 'Seed of the split, the initialisation and the batches.')
@@ -223,9 +227,12 @@ def main():
     if len(argv) > 1:
       raise app.UsageError(f'Unexpected arguments: {" ".join(argv[1:])}')
     fl = flags.FLAGS
+    if not fl['verbosity'].present:  # orbax's INFO lines would drown the result
+      logging.set_verbosity(logging.WARNING)
     try:
       train_and_save(fl.config.data, fl.out, steps=fl.steps, batch_size=fl.batch_size,
-                     lr=fl.lr, holdout=fl.holdout, seed=fl.seed)
+                     lr=fl.lr, holdout=fl.holdout, seed=fl.seed,
+                     log=functools.partial(print, flush=True))
     except errors.GanJaxError as e:
       sys.exit(f'error: {e}')
   app.run(run)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import time
 from typing import Callable
 
 import jax
@@ -53,6 +54,16 @@ def register(name: str, description: str):
   return decorator
 
 
+def reference_data_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """`config.data`, with `config.eval.reference_split` as its split when set."""
+  if not config.eval.reference_split:
+    return config.data
+  data_config = config.data.copy_and_resolve_references()
+  with data_config.unlocked():
+    data_config.split = config.eval.reference_split
+  return data_config
+
+
 class SampleSet:
   """Images to score, drawn on demand: `take(n)` is always the first n of one fixed stream."""
 
@@ -83,23 +94,24 @@ class SampleSet:
 class Evaluation:
   """Everything evaluation loads once per run: extractors and the reference data."""
 
-  def __init__(self, config: ml_collections.ConfigDict, source, mesh=None,
-               inception_weights: str = '', classifier_path: str = '', log=print):
+  def __init__(self, config: ml_collections.ConfigDict, source=None, mesh=None,
+               inception_weights: str = '', log=print):
     self.config = config
     self.ec = config.eval
+    self.data_config = reference_data_config(config)
+    if source is None or self.data_config is not config.data:
+      from gan_jax import data as data_lib  # pylint: disable=g-import-not-at-top
+      source = data_lib.build_source(self.data_config)
     self.source = source
     self.info = source.info
     self.mesh = mesh or parallel.make_mesh()
     self.log = log
     self._inception_weights = inception_weights
-    self._classifier_path = classifier_path or self.ec.classifier
+    self._classifier_path = self.ec.classifier
     self._extractors: dict = {}
     self._reference_features: dict = {}
-    num_ref = self.ec.num_reference or len(source)
-    if num_ref > len(source):
-      raise errors.ConfigError(
-          f'config.eval.num_reference={num_ref} exceeds the {len(source)} reference '
-          f'images of {self.info.description}. Lower it (0 = all).')
+    # All the data when it has fewer images than asked; the protocol says how many.
+    num_ref = min(self.ec.num_reference or len(source), len(source))
     order = np.random.default_rng(self.ec.seed).permutation(len(source))
     self.reference_indices = np.sort(order[:num_ref])
     self.unused_indices = order[num_ref:]   # for scoring real data disjoint from the reference
@@ -138,7 +150,7 @@ class Evaluation:
       ext = self.extractor(extractor_name)
       description = {
           'extractor': ext.fingerprint, 'data': self.info.description,
-          'data_config': self.config.data.to_dict(), 'num': len(self.reference_indices),
+          'data_config': self.data_config.to_dict(), 'num': len(self.reference_indices),
           'seed': self.ec.seed, 'kind': 'reference_features'}
       directory = os.path.join(cache.cache_dir(self.ec.cache_dir), 'reference')
       arrays, path = cache.cached_arrays(
@@ -196,5 +208,7 @@ class Evaluation:
     from gan_jax.metrics import evaluators  # pylint: disable=g-import-not-at-top,unused-import
     results = {}
     for name in names:
+      start = time.perf_counter()
       results.update(EVALUATORS.get(name).fn(self, samples))
+      self.log(f'  {name}: {time.perf_counter() - start:.1f}s')
     return results

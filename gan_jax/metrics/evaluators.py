@@ -100,10 +100,10 @@ def _cls_acc(ev: Evaluation, samples: SampleSet) -> dict:
   ext = ev.extractor('classifier')
   n = ev.ec.num
   _, labels = samples.take(n)
-  if labels is None:
-    raise errors.ConfigError(
-        'cls_acc needs class-conditional samples, but this model is unconditional '
-        '(config.model.conditional=False). Use cls_cov for unconditional models.')
+  if labels is None:  # skipped, not an error: a metrics list can serve every model
+    ev.log('  cls_acc skipped: the model is unconditional (it measures whether samples '
+           'drawn for class k are classified as k)')
+    return {}
   accuracy = float(np.mean(_predictions(ev, samples, n) == labels))
   what = 'with their true labels' if samples.is_real else 'for uniformly drawn classes'
   return {'cls_acc': Metric(accuracy, f'{n} samples of {samples.description} {what}; '
