@@ -22,25 +22,6 @@ from absl import logging
 
 from gan_jax import errors
 
-FLAGS = flags.FLAGS
-flags.DEFINE_string('workdir', None, 'Workdir of a training run.')
-flags.DEFINE_string('metrics', None, 'Comma-separated evaluators (default: config.eval.metrics, '
-                    'else cls_fd,cls_cov). Names: see gan_jax.metrics.evaluators.')
-flags.DEFINE_integer('num', None, 'Samples to score (default: config.eval.num).')
-flags.DEFINE_integer('num_reference', None, 'Reference images (default: config.eval.num_reference; '
-                     '0 = all).')
-flags.DEFINE_integer('step', None, 'Checkpoint step to load; default: the latest.')
-flags.DEFINE_bool('best', False, 'Load the best checkpoint (WORKDIR/checkpoints_best).')
-flags.DEFINE_bool('real', False, 'Score real images instead of the generator (the floor).')
-flags.DEFINE_string('classifier', None, 'Domain classifier dir (default: config.eval.classifier).')
-flags.DEFINE_string('inception_weights', None, 'Converted FID Inception dir (default: '
-                    'config.eval.inception_weights, $GAN_JAX_INCEPTION_WEIGHTS, the cache).')
-flags.DEFINE_string('reference_split', None, 'Data split of the reference (default: '
-                    'config.eval.reference_split).')
-flags.DEFINE_integer('modes_num', None, 'stacked_modes samples (default: config.eval.modes_num).')
-flags.DEFINE_integer('seed', None, 'Evaluation seed (default: config.eval.seed).')
-flags.mark_flags_as_required(['workdir'])
-
 DEFAULT_METRICS = 'cls_fd,cls_cov'
 
 
@@ -88,9 +69,31 @@ def evaluate(workdir: str, metrics=None, *, num=None, num_reference=None, step=N
   return record
 
 
+def _define_flags():
+  """Flags exist only when this module runs as a command, so importing `evaluate` is side-effect free."""
+  flags.DEFINE_string('workdir', None, 'Workdir of a training run.')
+  flags.DEFINE_string('metrics', None, 'Comma-separated evaluators (default: config.eval.metrics, '
+                      'else cls_fd,cls_cov). Names: see gan_jax.metrics.evaluators.')
+  flags.DEFINE_integer('num', None, 'Samples to score (default: config.eval.num).')
+  flags.DEFINE_integer('num_reference', None, 'Reference images (default: config.eval.num_reference; '
+                       '0 = all).')
+  flags.DEFINE_integer('step', None, 'Checkpoint step to load; default: the latest.')
+  flags.DEFINE_bool('best', False, 'Load the best checkpoint (WORKDIR/checkpoints_best).')
+  flags.DEFINE_bool('real', False, 'Score real images instead of the generator (the floor).')
+  flags.DEFINE_string('classifier', None, 'Domain classifier dir (default: config.eval.classifier).')
+  flags.DEFINE_string('inception_weights', None, 'Converted FID Inception dir (default: '
+                      'config.eval.inception_weights, $GAN_JAX_INCEPTION_WEIGHTS, the cache).')
+  flags.DEFINE_string('reference_split', None, 'Data split of the reference (default: '
+                      'config.eval.reference_split).')
+  flags.DEFINE_integer('modes_num', None, 'stacked_modes samples (default: config.eval.modes_num).')
+  flags.DEFINE_integer('seed', None, 'Evaluation seed (default: config.eval.seed).')
+  flags.mark_flags_as_required(['workdir'])
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {" ".join(argv[1:])}')
+  FLAGS = flags.FLAGS  # pylint: disable=invalid-name
   if not FLAGS['verbosity'].present:
     logging.set_verbosity(logging.WARNING)
   try:
@@ -103,4 +106,5 @@ def main(argv):
 
 
 if __name__ == '__main__':
+  _define_flags()
   app.run(main)

@@ -60,7 +60,7 @@ def test_stacked_mnist_source(squares):
   data = tiny_config(**{'data.source': 'stacked_mnist', 'data.path': squares}).data
   source = data_lib.build_source(data)
   assert source.info.image_shape == (28, 28, 3) and source.info.num_classes == 1000
-  assert len(source) == NUM
+  assert len(source) == 6 * NUM
   mnist = data_lib.build_source(tiny_config(**{'data.source': 'idx', 'data.path': squares}).data)
   digits, digit_labels = classifier.all_examples(mnist)
   batch = source.get_batch(np.array([[0, 5], [7, 9]]))
