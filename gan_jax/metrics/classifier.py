@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 import os
 import sys
 import time
@@ -31,9 +30,9 @@ import numpy as np
 import optax
 
 from gan_jax import errors
+from gan_jax.metrics import weights_dir
 
 META_FILE = 'classifier.json'
-CHECKPOINT_SUBDIR = 'variables'
 FEATURE_DIM = 128
 
 
@@ -131,26 +130,12 @@ def predict(module, variables, images: np.ndarray, batch_size: int = 1000) -> di
 
 
 def save(out_dir: str, variables: dict, meta: dict) -> str:
-  import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top
-  out_dir = os.path.abspath(out_dir)
-  target = os.path.join(out_dir, CHECKPOINT_SUBDIR)
-  if os.path.exists(target):
-    raise errors.ConfigError(f'{out_dir} already holds a classifier; remove it or '
-                             'choose another --out.')
-  os.makedirs(out_dir, exist_ok=True)
-  checkpointer = ocp.StandardCheckpointer()
-  checkpointer.save(target, variables)
-  checkpointer.wait_until_finished()
-  with open(os.path.join(out_dir, META_FILE), 'w') as f:
-    json.dump(meta, f, indent=2, sort_keys=True)
-  return out_dir
+  return weights_dir.save(out_dir, variables, meta, META_FILE)
 
 
 def load(path: str) -> Classifier:
-  import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top
   path = os.path.abspath(os.path.expanduser(path or ''))
-  meta_path = os.path.join(path, META_FILE)
-  if not os.path.exists(meta_path):
+  if not weights_dir.exists(path, META_FILE):
     raise errors.DataNotFoundError(
         f'No domain classifier at {path!r} (no {META_FILE}). Train one on the same '
         'data as the run, e.g.\n  python -m gan_jax.metrics.classifier '
@@ -158,10 +143,8 @@ def load(path: str) -> Classifier:
         '--config.data.path=DIR --out=classifiers/mnist\nand pass '
         '--config.eval.classifier=classifiers/mnist (or --classifier=... to '
         'gan_jax.evaluate).')
-  with open(meta_path) as f:
-    meta = json.load(f)
+  variables, meta = weights_dir.load(path, META_FILE)
   module = DomainClassifier(meta['num_classes'])
-  variables = ocp.StandardCheckpointer().restore(os.path.join(path, CHECKPOINT_SUBDIR))
   meta['path'] = path
   return Classifier(module, variables, meta)
 

@@ -24,14 +24,19 @@ def _vs_reference(ev: Evaluation, samples: SampleSet, n: int, space: str) -> str
 
 # --- Inception metrics ------------------------------------------------------------------
 
+def _frechet(ev: Evaluation, samples: SampleSet, extractor_name: str, key: str, name: str,
+             space: str) -> dict:
+  ext = ev.extractor(extractor_name)
+  n = ev.ec.num
+  stats = frechet.statistics(samples.features(ext, n)[key])
+  value = frechet.frechet_distance(stats, ev.reference_stats(extractor_name, key))
+  return {name: Metric(value, _vs_reference(ev, samples, n, f'{ext.description}, {space}'),
+                       False)}
+
+
 @register('fid', 'Fréchet Inception distance (pool3, 2048-d)')
 def _fid(ev: Evaluation, samples: SampleSet) -> dict:
-  ext = ev.extractor('inception')
-  n = ev.ec.num
-  stats = frechet.statistics(samples.features(ext, n)['pool3'])
-  value = frechet.frechet_distance(stats, ev.reference_stats('inception', 'pool3'))
-  return {'fid': Metric(value, _vs_reference(ev, samples, n, f'{ext.description} pool3'),
-                        False)}
+  return _frechet(ev, samples, 'inception', 'pool3', 'fid', 'pool3')
 
 
 @register('is', 'Inception score (10 splits)')
@@ -77,12 +82,7 @@ def _pr(ev: Evaluation, samples: SampleSet) -> dict:
 
 @register('cls_fd', 'Fréchet distance in the domain classifier\'s feature space')
 def _cls_fd(ev: Evaluation, samples: SampleSet) -> dict:
-  ext = ev.extractor('classifier')
-  n = ev.ec.num
-  stats = frechet.statistics(samples.features(ext, n)['features'])
-  value = frechet.frechet_distance(stats, ev.reference_stats('classifier', 'features'))
-  return {'cls_fd': Metric(value, _vs_reference(ev, samples, n, f'{ext.description}, '
-                                                'features'), False)}
+  return _frechet(ev, samples, 'classifier', 'features', 'cls_fd', 'features')
 
 
 @register('cls_pr', 'precision and recall in the domain classifier\'s feature space')

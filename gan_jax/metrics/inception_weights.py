@@ -17,7 +17,6 @@ downloads: a missing file is an error that repeats these instructions.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import sys
 from typing import Mapping
@@ -25,7 +24,7 @@ from typing import Mapping
 import numpy as np
 
 from gan_jax import errors
-from gan_jax.metrics import cache
+from gan_jax.metrics import cache, weights_dir
 
 WEIGHTS_ENV = 'GAN_JAX_INCEPTION_WEIGHTS'
 PTH_NAME = 'pt_inception-2015-12-05-6726825d.pth'
@@ -33,7 +32,6 @@ PTH_URL = ('https://github.com/mseitzer/pytorch-fid/releases/download/fid_weight
            + PTH_NAME)
 PTH_SHA256_PREFIX = '6726825d'   # torch.hub's convention: the name ends in the sha256 prefix
 META_FILE = 'gan_jax_inception.json'
-CHECKPOINT_SUBDIR = 'variables'
 
 
 def default_path(cache_dir: str = '') -> str:
@@ -149,38 +147,19 @@ def _check_shapes(variables, abstract) -> None:
         f'{[(k, got[k], want[k]) for k in wrong]}.')
 
 
-# --- Flax checkpoint on disk ---------------------------------------------------------
-
-def save(variables: dict, out_dir: str, meta: dict) -> str:
-  import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top
-  out_dir = os.path.abspath(out_dir)
-  target = os.path.join(out_dir, CHECKPOINT_SUBDIR)
-  if os.path.exists(target):
-    raise errors.ConfigError(f'{target} already exists; remove it or choose another --out.')
-  os.makedirs(out_dir, exist_ok=True)
-  checkpointer = ocp.StandardCheckpointer()
-  checkpointer.save(target, variables)
-  checkpointer.wait_until_finished()
-  with open(os.path.join(out_dir, META_FILE), 'w') as f:
-    json.dump(meta, f, indent=2, sort_keys=True)
-  return out_dir
-
+# --- Flax checkpoint on disk (gan_jax.metrics.weights_dir) ----------------------------
 
 def load(path: str) -> tuple[dict, dict]:
   """(variables, metadata) of a converted checkpoint directory; a clear error if absent."""
-  import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top
   from gan_jax.metrics import inception  # pylint: disable=g-import-not-at-top
   path = os.path.abspath(os.path.expanduser(path))
   if path.endswith('.pth') and os.path.isfile(path):
     raise errors.ConfigError(
         f'{path} is the PyTorch file; convert it first:\n  python -m '
         f'gan_jax.metrics.inception_weights --pth={path} --out=DIR\nand pass DIR.')
-  meta_path = os.path.join(path, META_FILE)
-  if not os.path.exists(meta_path):
+  if not weights_dir.exists(path, META_FILE):
     raise errors.DataNotFoundError(how_to_obtain(path))
-  with open(meta_path) as f:
-    meta = json.load(f)
-  variables = ocp.StandardCheckpointer().restore(os.path.join(path, CHECKPOINT_SUBDIR))
+  variables, meta = weights_dir.load(path, META_FILE)
   _check_shapes(variables, inception.abstract_variables())
   return variables, meta
 
@@ -210,8 +189,8 @@ def convert(pth_path: str, out_dir: str, check_hash: bool = True) -> str:
                              'torch (the CPU build is enough; only this step needs it).') from e
   state_dict = torch.load(pth_path, map_location='cpu', weights_only=True)
   variables = from_torch_state_dict({k: v.numpy() for k, v in state_dict.items()})
-  return save(variables, out_dir, {'source': os.path.basename(pth_path),
-                                   'source_sha256': digest})
+  return weights_dir.save(out_dir, variables, {'source': os.path.basename(pth_path),
+                                                'source_sha256': digest}, META_FILE)
 
 
 def main(argv=None):
