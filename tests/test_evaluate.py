@@ -181,3 +181,44 @@ def test_stacked_modes_and_probe(tmp_path, squares, trained_classifier):
   assert result['probe_acc'].value > 0.8
   assert result['probe_acc'].extra['random_d_accuracy'] > 0.8
   assert '96 labelled images' in result['probe_acc'].protocol
+
+
+def test_inception_evaluators_wiring_and_reference_cache(tmp_path, squares, monkeypatch):
+  """fid, is, kid and pr end to end, with a cheap stand-in for the Inception network.
+
+  The network itself is verified against pytorch-fid in test_inception.py; here a
+  fixed random projection plays its part so the wiring runs in seconds.
+  """
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  from gan_jax.metrics import extractors  # pylint: disable=g-import-not-at-top
+  from gan_jax.metrics.evaluation import Evaluation  # pylint: disable=g-import-not-at-top
+  projection = np.random.default_rng(0).normal(size=(28 * 28, 24)).astype(np.float32) / 28
+  loads = []
+
+  def fake_inception(path, mesh, batch_size):
+    loads.append(path)
+    apply = lambda v, x: {'pool3': x.reshape(x.shape[0], -1).astype(jnp.float32) @ v['w'],
+                          'logits': x.reshape(x.shape[0], -1)[:, :30].astype(jnp.float32)}
+    return extractors.Extractor('inception', 'stand-in', {'net': 'stand-in'}, apply,
+                                {'w': projection}, None, batch_size, mesh)
+  monkeypatch.setattr(extractors, 'inception', fake_inception)
+  config = tiny_config(**{'data.source': 'idx', 'data.path': squares, 'eval.num': 50,
+                          'eval.num_reference': 60, 'eval.kid_subsets': 5,
+                          'eval.kid_subset_size': 40, 'eval.cache_dir': str(tmp_path),
+                          'eval.inception_weights': 'configured/path'})
+  evaluation = Evaluation(config, log=lambda *_: None)
+  results = evaluation.run(evaluation.real_samples(), ['fid', 'is', 'kid', 'pr'])
+  assert loads == ['configured/path']             # loaded once, from the config
+  assert set(results) == {'fid', 'is', 'kid', 'precision', 'recall'}
+  assert results['fid'].value > 0 and not results['fid'].higher_is_better
+  assert results['is'].value >= 1 and results['is'].higher_is_better and 'std' in results['is'].extra
+  assert '5 subsets of 40' in results['kid'].protocol
+  assert 0 < results['precision'].value <= 1 and 0 < results['recall'].value <= 1
+  assert '50 samples of real images' in results['fid'].protocol
+  # Reference features were cached on disk; a new evaluation reuses them.
+  cached = [f for f in os.listdir(os.path.join(tmp_path, 'reference')) if f.endswith('.npz')]
+  assert len(cached) == 1
+  again = Evaluation(config, log=lambda *_: None)
+  assert again.run(again.real_samples(), ['fid'])['fid'].value == pytest.approx(
+      results['fid'].value, rel=1e-6)
+  assert len(os.listdir(os.path.join(tmp_path, 'reference'))) == 2   # .npz and its .json

@@ -12,10 +12,11 @@ from __future__ import annotations
 import dataclasses
 from typing import Callable
 
+import jax
 import numpy as np
 from jax.sharding import Mesh
 
-from gan_jax import errors
+from gan_jax import errors, parallel
 from gan_jax.metrics import batching
 
 
@@ -41,8 +42,6 @@ class Extractor:
           'config.eval.classifier.')
     if self._jitted is None:
       self._jitted = batching.jit_batched(lambda x, v: self.apply(v, x), self.mesh, 1)
-    import jax  # pylint: disable=g-import-not-at-top
-    from gan_jax import parallel  # pylint: disable=g-import-not-at-top
     variables = jax.device_put(self.variables, parallel.replicated(self.mesh))
     return batching.map_batched(self._jitted, images, self.batch_size, self.mesh, variables)
 
