@@ -113,6 +113,10 @@ def test_periodic_evaluation_logs_results_and_keeps_the_best_checkpoint(
   assert again['step'] == best
   assert again['metrics']['cls_fd']['value'] == pytest.approx(
       records[best]['metrics']['cls_fd']['value'], rel=1e-5)
+  # A later evaluation of other metrics adds to the step's file instead of replacing it.
+  evaluate.evaluate(workdir, 'cls_cov', step=4, log=lambda *_: None)
+  with open(os.path.join(workdir, 'eval', 'step_4.json')) as f:
+    assert {'cls_fd', 'cls_dups', 'cls_kl'} <= set(json.load(f)['metrics'])
 
 
 def test_evaluate_command_line_conditional_and_real_floor(tmp_path, squares, trained_classifier,
@@ -222,3 +226,17 @@ def test_inception_evaluators_wiring_and_reference_cache(tmp_path, squares, monk
   assert again.run(again.real_samples(), ['fid'])['fid'].value == pytest.approx(
       results['fid'].value, rel=1e-6)
   assert len(os.listdir(os.path.join(tmp_path, 'reference'))) == 2   # .npz and its .json
+
+
+def test_eval_config_and_metric_names_are_checked():
+  from tests.conftest import make_config  # pylint: disable=g-import-not-at-top
+  with pytest.raises(errors.ConfigError, match='eval.metrics'):
+    config_lib.validate(make_config(**{'eval.every': 5}))
+  with pytest.raises(errors.ConfigError, match='eval.best_metric'):
+    config_lib.validate(make_config(**{'eval.best_metric': 'cls_fd'}))
+  config_lib.validate(make_config(**{'eval.every': 5, 'eval.metrics': ('cls_fd',),
+                                     'eval.best_metric': 'cls_fd'}))
+  assert report.metric_names('cls_fd, cls_cov') == ['cls_fd', 'cls_cov']
+  assert report.metric_names(('fid', 'is,kid')) == ['fid', 'is', 'kid']
+  with pytest.raises(errors.ConfigError, match="Did you mean 'stacked_modes'"):
+    report.metric_names('stacked_mode')

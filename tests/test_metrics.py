@@ -1,10 +1,16 @@
-"""The metric formulas against direct reference computations: FD vs scipy sqrtm, KID vs numpy, IS, PR, modes."""
+"""The metric formulas against direct reference computations (FD vs scipy sqrtm, KID vs numpy, IS,
+PR, modes), and sharded over 4 devices against 1."""
+
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 import scipy.linalg
 
 from gan_jax.metrics import frechet, inception_score, kid, modes, precision_recall
+from tests.conftest import REPO_ROOT
 
 
 def _scipy_frechet(mu1, s1, mu2, s2):
@@ -121,3 +127,33 @@ def test_class_coverage_and_near_duplicates():
   d = np.linalg.norm(points[:, None] - points[None], axis=-1)[np.triu_indices(40, 1)]
   assert threshold == pytest.approx(np.quantile(d, 0.5), rel=1e-4)
   assert modes.near_duplicate_pairs(points, threshold) == pytest.approx(len(d) / 2, abs=2)
+
+
+FOUR_DEVICES = '''
+import jax, numpy as np
+from gan_jax import parallel
+from gan_jax.metrics import batching, kid, modes, precision_recall
+assert jax.device_count() == 4
+rng = np.random.default_rng(0)
+a = rng.normal(size=(103, 8)).astype(np.float32)
+b = (rng.normal(size=(77, 8)) + 0.3).astype(np.float32)
+four, one = parallel.make_mesh(), parallel.make_mesh(jax.devices()[:1])
+for mesh in (four, one):
+  fn = batching.jit_batched(lambda x: x * 2, mesh)
+  assert len(fn.lower(jax.ShapeDtypeStruct((8, 8), np.float32)).compile()
+             .input_shardings[0][0].device_set) == mesh.devices.size
+assert precision_recall.precision_recall(a, b, 3, four) == precision_recall.precision_recall(a, b, 3, one)
+k4, k1 = kid.kernel_inception_distance(a, b, four, 10, 50), kid.kernel_inception_distance(a, b, one, 10, 50)
+assert np.allclose(k4, k1, rtol=1e-5), (k4, k1)
+assert modes.near_duplicate_pairs(a, 2.0, four, 16) == modes.near_duplicate_pairs(a, 2.0, one, 16)
+print('OK')
+'''
+
+
+def test_metrics_on_four_devices_equal_one_device():
+  env = dict(os.environ, XLA_FLAGS='--xla_force_host_platform_device_count=4',
+             PYTHONPATH=REPO_ROOT + os.pathsep + os.environ.get('PYTHONPATH', ''))
+  result = subprocess.run([sys.executable, '-c', FOUR_DEVICES], cwd=REPO_ROOT, env=env,
+                          capture_output=True, text=True, timeout=600)
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert 'OK' in result.stdout

@@ -110,6 +110,7 @@ class Evaluation:
     self._classifier_path = self.ec.classifier
     self._extractors: dict = {}
     self._reference_features: dict = {}
+    self._sampler = None
     # All the data when it has fewer images than asked; the protocol says how many.
     num_ref = min(self.ec.num_reference or len(source), len(source))
     order = np.random.default_rng(self.ec.seed).permutation(len(source))
@@ -174,9 +175,11 @@ class Evaluation:
     from gan_jax import sampling  # pylint: disable=g-import-not-at-top
     from gan_jax.metrics import batching  # pylint: disable=g-import-not-at-top
     variables = jax.device_put(state.sampling_variables(), parallel.replicated(self.mesh))
-    fn = batching.jit_batched(
-        lambda zl, v: sampling.to_uint8(gan.generator.apply(v, zl[0], zl[1], train=False)),
-        self.mesh, 1)
+    if self._sampler is None or self._sampler[0] is not gan:  # compiled once per run
+      self._sampler = (gan, batching.jit_batched(
+          lambda zl, v: sampling.to_uint8(gan.generator.apply(v, zl[0], zl[1], train=False)),
+          self.mesh, 1))
+    fn = self._sampler[1]
     key = jax.random.PRNGKey(self.ec.seed)
 
     def draw(n):

@@ -8,6 +8,8 @@ evaluated in groups sharded over every device.
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -32,6 +34,12 @@ def _group_mmd(fake_idx, real_idx, fake, real):
   return jax.vmap(lambda i, j: _unbiased_mmd2(fake[i], real[j]))(fake_idx, real_idx)
 
 
+@functools.lru_cache(maxsize=None)
+def _group_fn(mesh: Mesh):
+  rep, sharded = parallel.replicated(mesh), parallel.batch_sharded(mesh, 0)
+  return jax.jit(_group_mmd, in_shardings=(sharded, sharded, rep, rep))
+
+
 def kernel_inception_distance(fake, real, mesh: Mesh | None = None, num_subsets: int = 100,
                               subset_size: int = 1000, seed: int = 0,
                               group: int = 8) -> tuple[float, float, int]:
@@ -45,8 +53,8 @@ def kernel_inception_distance(fake, real, mesh: Mesh | None = None, num_subsets:
   real_idx = np.stack([rng.choice(len(real), m, replace=False) for _ in range(num_subsets)])
   n_dev = mesh.devices.size
   group = -(-group // n_dev) * n_dev
-  rep, sharded = parallel.replicated(mesh), parallel.batch_sharded(mesh, 0)
-  fn = jax.jit(_group_mmd, in_shardings=(sharded, sharded, rep, rep))
+  rep = parallel.replicated(mesh)
+  fn = _group_fn(mesh)
   fake = jax.device_put(np.asarray(fake, np.float32), rep)
   real = jax.device_put(np.asarray(real, np.float32), rep)
   values = []

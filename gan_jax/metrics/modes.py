@@ -10,6 +10,8 @@ the classifier's feature space.
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -36,12 +38,17 @@ def _close_pairs_per_row(rows_and_ids, cols, threshold_sq):
   return jnp.sum((d <= threshold_sq) & others, axis=1)
 
 
+@functools.lru_cache(maxsize=None)
+def _close_pairs_fn(mesh: Mesh):
+  return batching.jit_batched(_close_pairs_per_row, mesh, 2)
+
+
 def near_duplicate_pairs(features, threshold: float, mesh: Mesh | None = None,
                          block: int = 1024) -> int:
   """Number of unordered pairs i < j with |f_i - f_j| <= threshold."""
   mesh = mesh or parallel.make_mesh()
   features = np.asarray(features, np.float32)
-  fn = batching.jit_batched(_close_pairs_per_row, mesh, 2)
+  fn = _close_pairs_fn(mesh)
   rep = parallel.replicated(mesh)
   counts = batching.map_batched(
       fn, (features, np.arange(len(features), dtype=np.int32)), block, mesh,

@@ -8,6 +8,8 @@ rows sharded over every device, so memory stays at block x N.
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -33,15 +35,25 @@ def _covered(rows, cols, col_radii):
   return jnp.any(_squared_distances(rows, cols) <= col_radii[None, :], axis=1)
 
 
+# Built once per (k, mesh): repeated evaluations during training reuse the compilation.
+@functools.lru_cache(maxsize=None)
+def _knn_fn(k: int, mesh: Mesh):
+  return batching.jit_batched(functools.partial(_kth_neighbour, k=k), mesh, 1)
+
+
+@functools.lru_cache(maxsize=None)
+def _covered_fn(mesh: Mesh):
+  return batching.jit_batched(_covered, mesh, 2)
+
+
 def knn_radii(features, k: int = 3, mesh: Mesh | None = None, block: int = 1024) -> np.ndarray:
   """Squared distance from each feature to its k-th nearest other feature."""
   mesh = mesh or parallel.make_mesh()
   if len(features) <= k:
     raise ValueError(f'k={k} nearest neighbours need more than {k} samples, got {len(features)}.')
   features = np.asarray(features, np.float32)
-  fn = batching.jit_batched(lambda rows, cols: _kth_neighbour(rows, cols, k), mesh, 1)
   cols = jax.device_put(features, parallel.replicated(mesh))
-  return batching.map_batched(fn, features, block, mesh, cols)
+  return batching.map_batched(_knn_fn(k, mesh), features, block, mesh, cols)
 
 
 def coverage_fraction(queries, supports, support_radii, mesh: Mesh | None = None,
@@ -49,9 +61,8 @@ def coverage_fraction(queries, supports, support_radii, mesh: Mesh | None = None
   """Fraction of `queries` inside at least one ball (supports[j], radius_j) (squared radii)."""
   mesh = mesh or parallel.make_mesh()
   rep = parallel.replicated(mesh)
-  fn = batching.jit_batched(_covered, mesh, 2)
   inside = batching.map_batched(
-      fn, np.asarray(queries, np.float32), block, mesh,
+      _covered_fn(mesh), np.asarray(queries, np.float32), block, mesh,
       jax.device_put(np.asarray(supports, np.float32), rep),
       jax.device_put(np.asarray(support_radii, np.float32), rep))
   return float(np.mean(inside))

@@ -47,9 +47,21 @@ def format_results(results: dict[str, Metric]) -> str:
 
 
 def write_json(workdir: str, name: str, record: dict) -> str:
+  """Writes WORKDIR/eval/NAME; metrics already there and not recomputed are kept.
+
+  So `evaluate --metrics=cls_fd` then `--metrics=probe` leave both in one file
+  (each metric carries its own protocol).
+  """
   directory = os.path.join(workdir, EVAL_DIR)
   os.makedirs(directory, exist_ok=True)
   path = os.path.join(directory, name)
+  if os.path.exists(path):
+    try:
+      with open(path) as f:
+        old = json.load(f)
+      record = {**record, 'metrics': {**old.get('metrics', {}), **record['metrics']}}
+    except (OSError, json.JSONDecodeError):
+      pass  # an unreadable old file is replaced
   with open(path + '.tmp', 'w') as f:
     json.dump(record, f, indent=2)
     f.write('\n')
