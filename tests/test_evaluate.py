@@ -240,3 +240,11 @@ def test_eval_config_and_metric_names_are_checked():
   assert report.metric_names(('fid', 'is,kid')) == ['fid', 'is', 'kid']
   with pytest.raises(errors.ConfigError, match="Did you mean 'stacked_modes'"):
     report.metric_names('stacked_mode')
+
+
+def test_stacked_mnist_from_the_shared_mnist_covers_every_mode(shared_mnist):
+  data = tiny_config(**{'data.source': 'stacked_mnist', 'data.path': shared_mnist}).data
+  source = data_lib.build_source(data)
+  assert len(source) == 6 * 10_000 and source.info.image_shape == (28, 28, 3)
+  counts = np.bincount(source.labels, minlength=1000)
+  assert counts.min() > 20 and counts.max() < 120   # ~60 per mode: uniform over 1,000

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import time
 
+import jax
+
 from gan_jax.metrics import report
 from gan_jax.metrics.evaluation import Evaluation
 
@@ -31,8 +33,9 @@ class PeriodicEvaluation:
     samples = self.evaluation.generator_samples(self.gan, state, step)
     results = self.evaluation.run(samples, self.names)
     seconds = time.perf_counter() - start
-    report.write_json(self.workdir, f'step_{step}.json', report.full_record(
-        step, samples.description, results, self.config.eval, seconds))
+    if jax.process_index() == 0:
+      report.write_json(self.workdir, f'step_{step}.json', report.full_record(
+          step, samples.description, results, self.config.eval, seconds))
     self.reporter.write(step, {f'eval/{k}': m.value for k, m in results.items()},
                         console=False)
     line = report.summary_line(step, results) + f' ({seconds:.1f}s)'
