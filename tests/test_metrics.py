@@ -1,16 +1,12 @@
 """The metric formulas against direct reference computations (FD vs scipy sqrtm, KID vs numpy, IS,
 PR, modes), and sharded over 4 devices against 1."""
 
-import os
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 import scipy.linalg
 
 from gan_jax.metrics import frechet, inception_score, kid, modes, precision_recall
-from tests.conftest import REPO_ROOT
+from tests.conftest import run_on_simulated_devices
 
 
 def _scipy_frechet(mu1, s1, mu2, s2):
@@ -151,9 +147,6 @@ print('OK')
 
 
 def test_metrics_on_four_devices_equal_one_device():
-  env = dict(os.environ, XLA_FLAGS='--xla_force_host_platform_device_count=4',
-             PYTHONPATH=REPO_ROOT + os.pathsep + os.environ.get('PYTHONPATH', ''))
-  result = subprocess.run([sys.executable, '-c', FOUR_DEVICES], cwd=REPO_ROOT, env=env,
-                          capture_output=True, text=True, timeout=600)
+  result = run_on_simulated_devices(FOUR_DEVICES, 4)
   assert result.returncode == 0, result.stderr[-3000:]
   assert 'OK' in result.stdout
