@@ -1,8 +1,19 @@
 """Orbax checkpointing of the GANState: save every N steps, keep the last K, restore the latest.
 
-Orbax writes each checkpoint into a temporary directory and renames it only
-once complete, so an interrupted save never replaces or damages the previous
-checkpoint; `latest_step` only ever sees finished ones.
+Orbax writes each checkpoint into a temporary directory (`N.orbax-checkpoint-tmp`)
+and renames it to `N` only once complete, so a save interrupted at any moment,
+by SIGKILL included, never replaces or damages the previous checkpoint, and
+`latest_step` only ever sees finished ones. Old checkpoints are deleted only
+after the new one is complete. The leftover temporary directory of a killed
+save is removed when the next run opens the directory (orbax 0.12.8, checked
+in tests/test_resilience.py).
+
+Saving is asynchronous: `save` returns once the arrays are copied off the
+device, and orbax writes them on a background thread while training goes on.
+The train step donates the state's buffers, which is safe: on accelerators
+the save has copied the arrays to host memory, and on CPU, where that copy
+is a view of the same memory, JAX does not donate a buffer that a view still
+references (tested in tests/test_resilience.py).
 """
 
 from __future__ import annotations
@@ -22,7 +33,7 @@ class Checkpointer:
     self._manager = ocp.CheckpointManager(
         self.directory,
         options=ocp.CheckpointManagerOptions(
-            max_to_keep=keep, create=True,
+            max_to_keep=keep, create=True, cleanup_tmp_directories=True,
             enable_async_checkpointing=async_save))
 
   def latest_step(self) -> int | None:
