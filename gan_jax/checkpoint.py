@@ -5,8 +5,8 @@ and renames it to `N` only once complete, so a save interrupted at any moment,
 by SIGKILL included, never replaces or damages the previous checkpoint, and
 `latest_step` only ever sees finished ones. Old checkpoints are deleted only
 after the new one is complete. The leftover temporary directory of a killed
-save is removed when the next run opens the directory (orbax 0.12.8, checked
-in tests/test_resilience.py).
+save is removed when the next training run opens the directory (orbax 0.12.8,
+checked in tests/test_resilience.py).
 
 Saving is asynchronous: `save` returns once the arrays are copied off the
 device, and orbax writes them on a background thread while training goes on.
@@ -28,12 +28,15 @@ import orbax.checkpoint as ocp
 class Checkpointer:
   """A thin wrapper over `ocp.CheckpointManager` for one pytree state."""
 
-  def __init__(self, directory: str, keep: int = 3, async_save: bool = True):
+  def __init__(self, directory: str, keep: int = 3, async_save: bool = True,
+               remove_partial_saves: bool = False):
+    """`remove_partial_saves`: delete what killed saves left; only for the run that trains
+    (a reader such as `generate` must not touch the saves of a run in progress)."""
     self.directory = os.path.abspath(directory)
     self._manager = ocp.CheckpointManager(
         self.directory,
         options=ocp.CheckpointManagerOptions(
-            max_to_keep=keep, create=True, cleanup_tmp_directories=True,
+            max_to_keep=keep, create=True, cleanup_tmp_directories=remove_partial_saves,
             enable_async_checkpointing=async_save))
 
   def latest_step(self) -> int | None:

@@ -177,7 +177,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   setup = build_setup(config, info)
   replicated = parallel.replicated(mesh)
   ckpt = checkpoint_lib.Checkpointer(os.path.join(workdir, 'checkpoints'),
-                                     tc.keep_checkpoints)
+                                     tc.keep_checkpoints, remove_partial_saves=True)
   resuming = ckpt.latest_step() is not None
   changes = check_resume(config, info, workdir, allow_config_change) if resuming else []
   try:
