@@ -40,7 +40,7 @@ from gan_jax import state as state_lib
 from gan_jax import steps
 from gan_jax.data import pipeline
 from gan_jax.data.source import DatasetInfo
-from gan_jax.viz import curves, grids
+from gan_jax.viz import grids
 
 DATA_INFO_FILE = 'data_info.json'
 
@@ -124,7 +124,8 @@ def check_resume(config: ml_collections.ConfigDict, info: DatasetInfo, workdir: 
       + '\n'.join(changes) + '\n'
       'Use a new --workdir for a new experiment, or pass --allow_config_change '
       '(train_and_evaluate(..., allow_config_change=True)) to resume with the new '
-      'values. Nothing in the workdir was changed. Keys that may change on resume: '
+      'values. The checkpoints and config.json were left as they are. Keys that may '
+      'change on resume: '
       f'{", ".join(config_lib.RESUMABLE_KEYS)}.')
 
 
@@ -298,6 +299,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
         f'{tc.num_steps}; saved a checkpoint in {ckpt.directory}. Rerun the same '
         'command to resume.', preemption.exit_code(signum))
   if is_main:
+    from gan_jax.viz import curves  # pylint: disable=g-import-not-at-top  (matplotlib: slow, end only)
     path = curves.plot_curves(reporting.read_metrics(workdir),
                               os.path.join(workdir, 'loss_curve.png'),
                               f'{config.model.name} on {info.description}')
