@@ -85,11 +85,15 @@ def _run_overrides(data_dir):
 
 
 def _main(workdir, overrides, devices, *extra, log=None):
+  """Starts `python -m gan_jax.main` on `devices` CPU devices, its output piped or in file `log`."""
   args = [sys.executable, '-m', 'gan_jax.main', f'--workdir={workdir}', *extra,
           *[f'--config.{k}={v}' for k, v in overrides.items()]]
-  out = open(log, 'w') if log else subprocess.PIPE
-  return subprocess.Popen(args, cwd=REPO_ROOT, env=subprocess_env(devices=devices),
-                          stdout=out, stderr=subprocess.STDOUT, text=True)
+  if log is None:
+    return subprocess.Popen(args, cwd=REPO_ROOT, env=subprocess_env(devices=devices),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+  with open(log, 'w') as out:
+    return subprocess.Popen(args, cwd=REPO_ROOT, env=subprocess_env(devices=devices),
+                            stdout=out, stderr=subprocess.STDOUT)
 
 
 def _free_port():
@@ -98,14 +102,28 @@ def _free_port():
     return s.getsockname()[1]
 
 
-def _two_processes(workdir, overrides, tmp_path, tag):
-  """Starts 2 processes x 2 CPU devices on 127.0.0.1; returns them and their log files."""
-  port = _free_port()
-  logs = [str(tmp_path / f'{tag}.p{i}.log') for i in range(2)]
-  procs = [_main(workdir, overrides, 2, f'--config.distributed.coordinator_address=127.0.0.1:{port}',
-                 '--config.distributed.num_processes=2', f'--config.distributed.process_id={i}',
-                 log=logs[i]) for i in range(2)]
-  return procs, logs
+@pytest.fixture
+def two_processes(tmp_path):
+  """start(workdir, overrides, tag) runs 2 processes x 2 CPU devices joined on 127.0.0.1.
+
+  Returns the processes and their log files; whatever still runs when the test
+  ends is killed.
+  """
+  started = []
+
+  def start(workdir, overrides, tag):
+    port = _free_port()
+    logs = [str(tmp_path / f'{tag}.p{i}.log') for i in range(2)]
+    started.extend(
+        _main(workdir, overrides, 2, f'--config.distributed.coordinator_address=127.0.0.1:{port}',
+              '--config.distributed.num_processes=2', f'--config.distributed.process_id={i}',
+              log=logs[i]) for i in range(2))
+    return started[-2:], logs
+  yield start
+  for proc in started:
+    if proc.poll() is None:
+      proc.kill()
+      proc.wait()
 
 
 def _read(path):
@@ -132,7 +150,8 @@ def _params(workdir, step):
   return jax.tree.leaves(jax.device_get((state.g, state.d)))
 
 
-def test_training_on_one_device_four_devices_and_two_processes_agrees(tmp_path, idx_dir):
+def test_training_on_one_device_four_devices_and_two_processes_agrees(
+    tmp_path, idx_dir, two_processes):
   overrides = _run_overrides(idx_dir)
   one = train.train_and_evaluate(make_config(**overrides), str(tmp_path / 'one'))
   one = jax.tree.leaves(jax.device_get((one.g, one.d)))
@@ -143,7 +162,7 @@ def test_training_on_one_device_four_devices_and_two_processes_agrees(tmp_path, 
   assert '4 cpu device(s), 1 process(es)' in out
 
   workdir = str(tmp_path / 'two')
-  procs, logs = _two_processes(workdir, overrides, tmp_path, 'first')
+  procs, logs = two_processes(workdir, overrides, 'first')
   assert _wait(procs, logs) == [0, 0], _read(logs[0])[-3000:] + _read(logs[1])[-3000:]
   assert '4 cpu device(s), 2 process(es)' in _read(logs[0]) and 'Done:' in _read(logs[0])
   assert os.path.exists(os.path.join(workdir, 'samples', f'step_{NUM_STEPS:07d}.png'))
@@ -157,7 +176,7 @@ def test_training_on_one_device_four_devices_and_two_processes_agrees(tmp_path, 
   # Resumed on 2 processes, run long; SIGTERM reaches process 1 only, yet both
   # stop at the same step, save it together and exit 143.
   longer = dict(overrides, **{'train.num_steps': 100_000})
-  procs, logs = _two_processes(workdir, longer, tmp_path, 'second')
+  procs, logs = two_processes(workdir, longer, 'second')
   start = time.time()
   while not re.search(rf'^step +{NUM_STEPS + 2}/', _read(logs[0]), re.M):
     assert procs[0].poll() is None and time.time() - start < 600, _read(logs[0])[-3000:]

@@ -1,9 +1,9 @@
 """Surviving crashes and bad resumes: SIGKILL at any moment, SIGTERM/SIGINT, async saves, config conflicts.
 
-Every run here trains the same tiny dcgan28 (checkpoint after every step, so
-that saves are nearly always in flight) and must end bitwise equal to one
-uninterrupted reference run: same config and seed give the same bits on CPU,
-across processes and across any number of restarts.
+The runs here train one tiny dcgan28 config (checkpointing after every step,
+so that a save is nearly always in flight) and, however they are interrupted,
+must end bitwise equal to one uninterrupted reference run: the same config
+and seed give the same bits on CPU, across processes and across restarts.
 """
 
 import json
@@ -88,11 +88,22 @@ def _logged_steps(workdir):
   return [r['step'] for r in reporting.read_metrics(workdir)]
 
 
-def _launch(workdir, overrides, log_path):
-  log = open(log_path, 'w')
-  return subprocess.Popen(
-      [sys.executable, '-m', 'gan_jax.main', f'--workdir={workdir}', *_flags(overrides)],
-      cwd=REPO_ROOT, env=subprocess_env(), stdout=log, stderr=subprocess.STDOUT)
+@pytest.fixture
+def launch():
+  """Starts `python -m gan_jax.main` logging to a file; kills what is left at the end of the test."""
+  procs = []
+
+  def start(workdir, overrides, log_path):
+    with open(log_path, 'w') as log:
+      procs.append(subprocess.Popen(
+          [sys.executable, '-m', 'gan_jax.main', f'--workdir={workdir}', *_flags(overrides)],
+          cwd=REPO_ROOT, env=subprocess_env(), stdout=log, stderr=subprocess.STDOUT))
+    return procs[-1]
+  yield start
+  for proc in procs:
+    if proc.poll() is None:
+      proc.kill()
+      proc.wait()
 
 
 def _wait_for(condition, proc, what, timeout=300):
@@ -114,7 +125,7 @@ def _trained_past(log_path, step):
 
 
 def test_sigkill_at_random_moments_then_resume_gives_the_uninterrupted_params(
-    tmp_path, data_dir, reference, capsys):
+    tmp_path, data_dir, reference, capsys, launch):
   workdir = str(tmp_path / 'run')
   overrides = _overrides(data_dir)
   seed = random.randrange(2**32)
@@ -123,7 +134,7 @@ def test_sigkill_at_random_moments_then_resume_gives_the_uninterrupted_params(
   for kill in range(3):
     start = max(_complete_steps(workdir), default=0)
     log_path = str(tmp_path / f'kill{kill}.log')
-    proc = _launch(workdir, overrides, log_path)
+    proc = launch(workdir, overrides, log_path)
     # Each run first makes progress: a checkpoint past the one it resumed from.
     _wait_for(lambda: max(_complete_steps(workdir), default=0) > start, proc,
               f'a checkpoint before kill {kill} (seed {seed})')
@@ -152,12 +163,12 @@ def test_sigkill_at_random_moments_then_resume_gives_the_uninterrupted_params(
   assert _logged_steps(workdir) == list(range(1, NUM_STEPS + 1))
 
 
-def test_sigterm_saves_a_checkpoint_and_exits_143(tmp_path, data_dir, reference):
+def test_sigterm_saves_a_checkpoint_and_exits_143(tmp_path, data_dir, reference, launch):
   workdir = str(tmp_path / 'run')
   # No periodic checkpoints: the only one is the one SIGTERM makes.
   overrides = _overrides(data_dir, **{'train.checkpoint_every': 0})
   log_path = str(tmp_path / 'run.log')
-  proc = _launch(workdir, overrides, log_path)
+  proc = launch(workdir, overrides, log_path)
   _wait_for(_trained_past(log_path, 2), proc, 'SIGTERM')
   proc.send_signal(signal.SIGTERM)
   assert proc.wait(timeout=300) == 143
