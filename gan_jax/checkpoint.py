@@ -34,7 +34,7 @@ class Checkpointer:
     (a reader such as `generate` must not touch the saves of a run in progress)."""
     self.directory = os.path.abspath(directory)
     self._manager = ocp.CheckpointManager(
-        self.directory,
+        self.directory, item_handlers=ocp.StandardCheckpointHandler(),  # metadata needs it
         options=ocp.CheckpointManagerOptions(
             max_to_keep=keep, create=True, cleanup_tmp_directories=remove_partial_saves,
             enable_async_checkpointing=async_save))
@@ -53,7 +53,25 @@ class Checkpointer:
     step = self.latest_step() if step is None else step
     if step is None:
       raise FileNotFoundError(f'No checkpoint in {self.directory}.')
+    self._check_fits(step, abstract_state)
     return self._manager.restore(step, args=ocp.args.StandardRestore(abstract_state))
+
+  def _check_fits(self, step: int, abstract_state: Any) -> None:
+    """Raises ValueError naming the arrays whose shapes differ, from the metadata alone.
+
+    Checked before restoring because a restore that fails half-way leaves
+    orbax's pending reads behind, to be reported when they are collected.
+    """
+    saved = {meta.name: tuple(meta.shape)
+             for meta in jax.tree.leaves(self._manager.item_metadata(step).tree)}
+    wanted = {jax.tree_util.keystr(path, simple=True, separator='.'): tuple(x.shape)
+              for path, x in jax.tree_util.tree_flatten_with_path(abstract_state)[0]}
+    differ = [f'{name}: saved {saved.get(name)}, expected {wanted.get(name)}'
+              for name in sorted(set(saved) | set(wanted), key=lambda n: ('opt_state' in n, n))
+              if saved.get(name) != wanted.get(name)]  # parameters first: users know them
+    if differ:
+      raise ValueError(f'{len(differ)} array(s) differ from step {step}\'s checkpoint, e.g. '
+                       + '; '.join(differ[:2]))
 
   def restore_or_init(self, init_fn: Callable[[], Any],
                       sharding: jax.sharding.Sharding) -> tuple[Any, bool]:

@@ -188,7 +188,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
       raise
     raise errors.ConfigError(
         f'The checkpoint in {ckpt.directory} does not fit the model and optimizers '
-        f'of this config ({type(e).__name__}: {str(e)[:300]}). A changed model, '
+        f'of this config ({type(e).__name__}: {str(e)[:500]}). A changed model, '
         'optimizer or EMA setting cannot resume: use a new --workdir.') from e
   start_step = int(state.step)
   parallel.sync_processes('workdir checked')  # every process read config.json

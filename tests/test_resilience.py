@@ -285,7 +285,9 @@ def test_resume_with_a_conflicting_config_is_refused_and_changes_nothing(
     assert json.load(f)['optim']['d']['lr'] == 0.1
 
   # A change that alters the state's shapes cannot resume, flag or not.
-  with pytest.raises(errors.ConfigError, match='does not fit the model'):
+  with pytest.raises(errors.ConfigError, match='does not fit the model') as info:
     train.train_and_evaluate(_config(data_dir, **{'model.latent_dim': 50}),
                              workdir, allow_config_change=True)
+  assert re.search(r'g\.params\.\w+\.kernel: saved \([\d, ]*100\), expected \([\d, ]*50\)',
+                   str(info.value)), str(info.value)
   assert _complete_steps(workdir) == before[1]
