@@ -127,8 +127,51 @@ def get_config() -> ml_collections.ConfigDict:
       animation='gif',      # gif | none: the snapshots (train.sample_every) assembled at the end
   ))
 
+  # Multi-host jobs (gan_jax/distributed.py). None of this is needed on one
+  # host, whatever its number of devices.
+  config.distributed = ml_collections.ConfigDict(dict(
+      coordinator_address='',   # 'HOST:PORT' of process 0, the same for all; '' = $JAX_COORDINATOR_ADDRESS or detected
+      num_processes=0,          # 0 = from the detected cluster
+      process_id=-1,            # this process, 0..num_processes-1; -1 = from the detected cluster
+      auto_detect=True,         # let JAX detect SLURM (srun), Cloud TPU pods, Open MPI, Kubernetes
+      initialization_timeout=300,  # seconds to wait for every process to connect
+  ))
+
   config.lock()
   return config
+
+
+# Keys that may differ between a workdir's config.json and the config that
+# resumes it: how long to run, how often to report, what to evaluate, where the
+# data and the processes are. Any other change would silently alter the experiment (the
+# data order, the model, the optimisation) and needs --allow_config_change.
+RESUMABLE_KEYS = ('train.num_steps', 'train.log_every', 'train.sample_every',
+                  'train.checkpoint_every', 'train.keep_checkpoints', 'data.path',
+                  'data.read_threads', 'data.prefetch', 'sample.num',
+                  'sample.per_class', 'eval.*', 'distributed.*')
+
+
+def _flatten(values: dict, prefix: str = '') -> dict:
+  flat = {}
+  for key, value in values.items():
+    if isinstance(value, dict):
+      flat.update(_flatten(value, f'{prefix}{key}.'))
+    else:
+      flat[f'{prefix}{key}'] = tuple(value) if isinstance(value, list) else value
+  return flat
+
+
+def _resumable(key: str) -> bool:
+  return any(key == k or (k.endswith('.*') and key.startswith(k[:-1]))
+             for k in RESUMABLE_KEYS)
+
+
+def resume_conflicts(saved: ml_collections.ConfigDict,
+                     new: ml_collections.ConfigDict) -> list[tuple[str, object, object]]:
+  """(key, saved value, new value) for every key outside RESUMABLE_KEYS that differs."""
+  old, cur = _flatten(saved.to_dict()), _flatten(new.to_dict())
+  return [(key, old.get(key), cur.get(key)) for key in sorted(set(old) | set(cur))
+          if old.get(key) != cur.get(key) and not _resumable(key)]
 
 
 def to_json(config: ml_collections.ConfigDict) -> str:
@@ -201,6 +244,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
        'must name at least one evaluator when eval.every > 0'),
       (not config.eval.best_metric or config.eval.every, 'eval.best_metric',
        'needs eval.every > 0'),
+      (config.distributed.initialization_timeout >= 1,
+       'distributed.initialization_timeout', 'must be at least 1 (seconds)'),
   ]
   raise_failed(config, checks)
 

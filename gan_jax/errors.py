@@ -23,3 +23,14 @@ class DataNotFoundError(GanJaxError, FileNotFoundError):
 
 class TrainingDiverged(GanJaxError, RuntimeError):
   """A loss or gradient became NaN or infinite."""
+
+
+class Interrupted(GanJaxError):
+  """Training stopped on SIGTERM or SIGINT after saving a checkpoint; rerunning resumes it.
+
+  `exit_code` is what the command line exits with: 128 + the signal number.
+  """
+
+  def __init__(self, message: str, exit_code: int):
+    super().__init__(message)
+    self.exit_code = exit_code

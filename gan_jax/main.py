@@ -5,6 +5,10 @@
 Without --config, the embedded default (gan_jax/config.py: the small DCGAN on
 scikit-learn's bundled digits) runs. `--config.KEY=VALUE` overrides any key;
 an unknown key is an error. Re-running the same command resumes.
+
+Exit status: 0 when training finished, 1 on an error (printed without a
+traceback when it is the input's fault), 128 + the signal number after
+SIGTERM (143) or SIGINT (130) stopped the run and saved a checkpoint.
 """
 
 from __future__ import annotations
@@ -22,6 +26,10 @@ from gan_jax import errors
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string('workdir', None, 'Directory for checkpoints, samples and logs.')
+flags.DEFINE_bool('allow_config_change', False,
+                  'Resume a workdir although its config.json differs from this '
+                  'config in keys that change the experiment (see '
+                  'gan_jax/config.py RESUMABLE_KEYS).')
 flags.mark_flags_as_required(['workdir'])
 
 
@@ -78,7 +86,11 @@ def main(argv):
   except OSError as e:  # config_flags defers a file that failed to load to here
     sys.exit(f'error: cannot load --config: {e}'.rstrip())
   try:
-    trainers.train_and_evaluate(config, FLAGS.workdir)
+    trainers.train_and_evaluate(config, FLAGS.workdir,
+                                allow_config_change=FLAGS.allow_config_change)
+  except errors.Interrupted as e:
+    print(e, file=sys.stderr, flush=True)
+    sys.exit(e.exit_code)
   except errors.GanJaxError as e:
     sys.exit(f'error: {e}')
 

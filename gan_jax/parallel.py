@@ -5,6 +5,13 @@ along its batch axis over the mesh axis 'data' and the state is replicated.
 XLA inserts the collectives, so BatchNorm's batch mean inside the step is the
 mean over the *global* batch (synchronised BatchNorm) and gradients are
 averaged over all devices without any code here.
+
+With several processes (see `gan_jax.distributed`) the mesh spans the devices
+of every process; each process supplies its slice of the batch and gets whole
+replicated arrays back, and every jitted call must be made by all processes.
+Random numbers need no per-device keys: with `jax_threefry_partitionable` (the
+default) a sharded random array has the same values for any sharding, each
+device computing only its own part.
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 import jax
+from jax.experimental import multihost_utils
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
@@ -50,3 +58,28 @@ def global_batch(local: Any, mesh: Mesh, batch_axis: int = 1) -> Any:
   sharding = batch_sharded(mesh, batch_axis)
   return jax.tree.map(
       lambda x: jax.make_array_from_process_local_data(sharding, x), local)
+
+
+def replicate(tree: Any, mesh: Mesh) -> Any:
+  """Host values that every process holds identically -> global arrays replicated on all devices."""
+  sharding = replicated(mesh)
+  return jax.tree.map(
+      lambda x: jax.make_array_from_process_local_data(sharding, np.asarray(x)), tree)
+
+
+def to_host(tree: Any) -> Any:
+  """Global arrays -> numpy on every process: replicated ones are read locally, others gathered.
+
+  Gathering is a collective, so with several processes all of them must call this.
+  """
+  def fetch(x):
+    if isinstance(x, jax.Array) and not (x.is_fully_addressable or x.is_fully_replicated):
+      return multihost_utils.process_allgather(x, tiled=True)
+    return np.asarray(jax.device_get(x))
+  return jax.tree.map(fetch, tree)
+
+
+def sync_processes(name: str) -> None:
+  """Waits until every process reaches the barrier `name`; free with one process."""
+  if jax.process_count() > 1:
+    multihost_utils.sync_global_devices(name)

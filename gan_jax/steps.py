@@ -147,7 +147,7 @@ def make_train_step(gan: GANModels, loss: GANLoss,
                          None if g_noise is None else g_noise[i])
       updates.append(m)
     metrics = {k: jnp.mean(jnp.stack([m[k] for m in updates if k in m]))
-               for k in {k for m in updates for k in m} - {'finite'}}
+               for k in sorted({k for m in updates for k in m} - {'finite'})}
     metrics['finite'] = jnp.all(jnp.stack([m['finite'] for m in updates]))
 
     ema = state.ema

@@ -3,7 +3,9 @@
 Re-running the same command on the same workdir resumes from the latest
 checkpoint: the state carries the step and rng, and the data stream is a pure
 function of (seed, step), so a resumed run continues exactly where the
-checkpoint left off.
+checkpoint left off. A config or dataset that differs from the one the
+checkpoint was trained with is refused (`check_resume`), and SIGTERM or SIGINT
+save a checkpoint before stopping (`gan_jax.preemption`).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import dataclasses
 import functools
 import json
 import os
+import signal
 import time
 from typing import Callable
 
@@ -24,18 +27,20 @@ import optax
 from gan_jax import checkpoint as checkpoint_lib
 from gan_jax import config as config_lib
 from gan_jax import data as data_lib
+from gan_jax import distributed
 from gan_jax import errors
 from gan_jax import losses as losses_lib
 from gan_jax import models as models_lib
 from gan_jax import optim
 from gan_jax import parallel
+from gan_jax import preemption
 from gan_jax import reporting
 from gan_jax import sampling
 from gan_jax import state as state_lib
 from gan_jax import steps
 from gan_jax.data import pipeline
 from gan_jax.data.source import DatasetInfo
-from gan_jax.viz import curves, grids
+from gan_jax.viz import grids
 
 DATA_INFO_FILE = 'data_info.json'
 
@@ -89,6 +94,41 @@ def _write_json(path: str, value) -> None:
   os.replace(path + '.tmp', path)
 
 
+def check_resume(config: ml_collections.ConfigDict, info: DatasetInfo, workdir: str,
+                 allow_config_change: bool = False) -> list[str]:
+  """Refuses to resume a checkpoint with a config or dataset that would silently change the run.
+
+  Only keys in `config.RESUMABLE_KEYS` may differ from the workdir's
+  config.json; `allow_config_change` accepts any other change (the run then
+  continues with the new values, from the checkpoint's weights). Returns the
+  accepted changes, one line each.
+  """
+  path = os.path.join(workdir, 'config.json')
+  if not os.path.exists(path):
+    return []
+  saved = config_lib.load_from_workdir(workdir)
+  changes = [f'  {key}: {old!r} -> {new!r}'
+             for key, old, new in config_lib.resume_conflicts(saved, config)]
+  data_path = os.path.join(workdir, DATA_INFO_FILE)
+  if os.path.exists(data_path):
+    old_info = load_data_info(workdir)
+    for field in ('num_examples', 'image_shape', 'num_classes', 'class_names'):
+      old, new = getattr(old_info, field), getattr(info, field)
+      if old != new:
+        changes.append(f'  data {field}: {old!r} -> {new!r} ({DATA_INFO_FILE})')
+  if not changes or allow_config_change:
+    return changes
+  raise errors.ConfigError(
+      f'{workdir} holds a checkpoint of a run with a different config or dataset '
+      f'({path}); resuming it with this one would silently change the experiment:\n'
+      + '\n'.join(changes) + '\n'
+      'Use a new --workdir for a new experiment, or pass --allow_config_change '
+      '(train_and_evaluate(..., allow_config_change=True)) to resume with the new '
+      'values. The checkpoints and config.json were left as they are. Keys that may '
+      'change on resume: '
+      f'{", ".join(config_lib.RESUMABLE_KEYS)}.')
+
+
 def _num_params(tree) -> int:
   return sum(int(np.prod(x.shape)) for x in jax.tree.leaves(tree))
 
@@ -109,16 +149,24 @@ def _check_finite(pending: list[dict], first_step: int, ckpt) -> None:
   raise errors.TrainingDiverged(
       f'Training diverged at step {step}: a loss or gradient is NaN or infinite '
       f'({shown}). {kept}. Lower the learning rates (config.optim.g.lr, '
-      'config.optim.d.lr) or change the loss or model before resuming.')
+      'config.optim.d.lr) and resume with --allow_config_change, or change the '
+      'loss or model in a new workdir.')
 
 
 def _due(step: int, every: int, last: bool) -> bool:
   return last or (every > 0 and step % every == 0)
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> state_lib.GANState:
-  """Trains (or resumes) the run described by `config` in `workdir`; returns the final state."""
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
+                       allow_config_change: bool = False) -> state_lib.GANState:
+  """Trains (or resumes) the run described by `config` in `workdir`; returns the final state.
+
+  Raises errors.Interrupted after saving a checkpoint when SIGTERM or SIGINT
+  arrives, and errors.ConfigError when the workdir's checkpoint was trained
+  with a different config (see `check_resume`) unless `allow_config_change`.
+  """
   config_lib.validate(config)
+  distributed.initialize(config.distributed)
   tc = config.train
   mesh = parallel.make_mesh()
   parallel.check_batch_size(tc.batch_size, mesh)
@@ -130,9 +178,20 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> state
   setup = build_setup(config, info)
   replicated = parallel.replicated(mesh)
   ckpt = checkpoint_lib.Checkpointer(os.path.join(workdir, 'checkpoints'),
-                                     tc.keep_checkpoints)
-  state, restored = ckpt.restore_or_init(setup.init_state, replicated)
+                                     tc.keep_checkpoints, remove_partial_saves=True)
+  resuming = ckpt.latest_step() is not None
+  changes = check_resume(config, info, workdir, allow_config_change) if resuming else []
+  try:
+    state, restored = ckpt.restore_or_init(setup.init_state, replicated)
+  except (ValueError, KeyError, TypeError) as e:  # orbax: tree or shape mismatch
+    if not resuming:
+      raise
+    raise errors.ConfigError(
+        f'The checkpoint in {ckpt.directory} does not fit the model and optimizers '
+        f'of this config ({type(e).__name__}: {str(e)[:500]}). A changed model, '
+        'optimizer or EMA setting cannot resume: use a new --workdir.') from e
   start_step = int(state.step)
+  parallel.sync_processes('workdir checked')  # every process read config.json
   if is_main:
     config_lib.save_to_workdir(config, workdir)
     _write_json(os.path.join(workdir, DATA_INFO_FILE), info.to_dict())
@@ -149,6 +208,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> state
       f'{tc.num_steps / per_epoch:.1f} epochs')
   if restored:
     say(f'Resumed from the checkpoint at step {start_step} in {ckpt.directory}')
+  if changes:
+    say('Resuming with a changed config (--allow_config_change):\n' + '\n'.join(changes))
   if start_step >= tc.num_steps:
     say(f'Nothing to do: the run is already at step {start_step} of {tc.num_steps}.')
     reporter.close()
@@ -178,49 +239,67 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> state
   sample = sampling.make_sampler(setup.gan)
   grid_z, grid_labels, grid_cols = sampling.grid_latents(
       config.seed, setup.gan, config.sample.num, config.sample.per_class)
+  grid_z, grid_labels = parallel.replicate((grid_z, grid_labels), mesh)
 
   pending: list[dict] = []             # device metrics since the last log
   interval_start, interval_steps = time.perf_counter(), 0
+  signals = preemption.StopOnSignal().install()
+  stop = False
   try:
     for step in range(start_step + 1, tc.num_steps + 1):
       state, metrics = train_step(state, batch)
       pending.append(metrics)
       interval_steps += 1
       last = step == tc.num_steps
-      if not last:  # dispatch is asynchronous: read the next batch while it runs
+      # After SIGTERM/SIGINT, this step is logged and saved as if it were the last.
+      stop = not last and signals.should_stop(step)
+      if not (last or stop):  # dispatch is asynchronous: read the next batch while it runs
         batch = parallel.global_batch(next(batches), mesh)
       reporter.advance(1)
 
-      if _due(step, tc.log_every, last):
+      if _due(step, tc.log_every, last or stop):
         _check_finite(pending, step - len(pending), ckpt)
         means = jax.tree.map(lambda *xs: float(np.mean(xs)),
-                             *jax.device_get(pending))
+                             *parallel.to_host(pending))
         means.pop('finite')
         elapsed = time.perf_counter() - interval_start
         rate = interval_steps / elapsed
         reporter.write(step, means, rate, rate * tc.batch_size * tc.n_disc)
         pending, interval_start, interval_steps = [], time.perf_counter(), 0
 
-      if _due(step, tc.checkpoint_every, last):
+      if _due(step, tc.checkpoint_every, last or stop):
         _check_finite(pending, step - len(pending), ckpt)
         ckpt.save(step, state)
 
-      if is_main and _due(step, tc.sample_every, last):
-        images = jax.device_get(sample(state.sampling_variables(), grid_z, grid_labels))
-        grids.save_grid(images, os.path.join(workdir, 'samples', f'step_{step:07d}.png'),
-                        grid_cols)
+      if _due(step, tc.sample_every, last):  # all processes run G; process 0 writes
+        images = parallel.to_host(sample(state.sampling_variables(), grid_z, grid_labels))
+        if is_main:
+          grids.save_grid(images, os.path.join(workdir, 'samples', f'step_{step:07d}.png'),
+                          grid_cols)
 
       if evaluate is not None and _due(step, config.eval.every, last):
         _check_finite(pending, step - len(pending), ckpt)
         interval_start += evaluate(step, state)  # keep steps/s a training rate
+      if stop:
+        break
   finally:
-    if evaluate is not None:
-      evaluate.close()
-    ckpt.wait()
-    ckpt.close()
-    reporter.close()
+    try:
+      if evaluate is not None:
+        evaluate.close()
+      ckpt.wait()
+      ckpt.close()
+      reporter.close()
+    finally:  # after the last save: a signal during it must not kill the process
+      signals.restore()
 
+  if stop:
+    signum = signals.stop_signal()
+    raise errors.Interrupted(
+        f'Stopped by {signal.Signals(signum).name} at step {step} of '
+        f'{tc.num_steps}; saved a checkpoint in {ckpt.directory}. Rerun the same '
+        'command to resume.', preemption.exit_code(signum))
   if is_main:
+    from gan_jax.viz import curves  # pylint: disable=g-import-not-at-top  (matplotlib: slow, end only)
     path = curves.plot_curves(reporting.read_metrics(workdir),
                               os.path.join(workdir, 'loss_curve.png'),
                               f'{config.model.name} on {info.description}')

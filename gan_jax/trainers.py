@@ -17,6 +17,11 @@ TRAINERS.register('image')(train.train_and_evaluate)
 TRAINERS.register('toy2d')(toy2d_trainer.train_and_evaluate)
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
-  """Runs the trainer named by `config.trainer`; returns its final state."""
-  return TRAINERS.get(config.trainer)(config, workdir)
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
+                       allow_config_change: bool = False):
+  """Runs the trainer named by `config.trainer`; returns its final state.
+
+  `allow_config_change` lets a workdir resume with a config that differs from
+  its config.json (see gan_jax.train.check_resume).
+  """
+  return TRAINERS.get(config.trainer)(config, workdir, allow_config_change=allow_config_change)

@@ -23,17 +23,29 @@ SHARED = next((p for p in (os.path.join(REPO_ROOT, '..', 'shared'),
 SHARED_MNIST = os.path.join(SHARED, 'data', 'mnist')
 
 # Tests compile many small programs; a persistent cache shares them between
-# tests that build the same step.
-jax.config.update('jax_compilation_cache_dir',
-                  os.path.join(os.environ.get('TMPDIR', '/tmp'), 'gan_jax_test_jax_cache'))
+# tests that build the same step, and with the subprocesses of `subprocess_env`.
+JAX_CACHE_DIR = os.path.join(os.environ.get('TMPDIR', '/tmp'), 'gan_jax_test_jax_cache')
+jax.config.update('jax_compilation_cache_dir', JAX_CACHE_DIR)
 jax.config.update('jax_persistent_cache_min_compile_time_secs', 0.5)
+
+
+def subprocess_env(devices: int | None = None) -> dict:
+  """Environment for a child Python that imports this checkout's gan_jax and shares the compilation cache.
+
+  `devices` forces that many CPU devices.
+  """
+  env = dict(os.environ, PYTHONPATH=REPO_ROOT + os.pathsep + os.environ.get('PYTHONPATH', ''),
+             JAX_COMPILATION_CACHE_DIR=JAX_CACHE_DIR,
+             JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS='0.5')
+  if devices is not None:
+    env['XLA_FLAGS'] = f'--xla_force_host_platform_device_count={devices}'
+  return env
 
 
 def run_on_simulated_devices(script: str, num_devices: int = 4) -> subprocess.CompletedProcess:
   """Runs `script` in a fresh Python with `num_devices` CPU devices (fixed when JAX starts)."""
-  env = dict(os.environ, XLA_FLAGS=f'--xla_force_host_platform_device_count={num_devices}',
-             PYTHONPATH=REPO_ROOT + os.pathsep + os.environ.get('PYTHONPATH', ''))
-  return subprocess.run([sys.executable, '-c', script], cwd=REPO_ROOT, env=env,
+  return subprocess.run([sys.executable, '-c', script], cwd=REPO_ROOT,
+                        env=subprocess_env(devices=num_devices),
                         capture_output=True, text=True, timeout=600)
 
 

@@ -182,8 +182,12 @@ def test_tfds_mock_data_with_subset_and_resize():
 
 
 def test_tfds_not_prepared_says_how_to_get_it(tmp_path):
-  with pytest.raises(errors.DataNotFoundError, match='tfds build mnist'):
+  with pytest.raises(errors.DataNotFoundError, match='tfds build mnist') as info:
     data.build_source(_data_config(source='tfds', name='mnist', path=str(tmp_path)))
+  message = str(info.value)
+  # That it needs a download, where it looked, and where the prepared data goes.
+  assert 'needs a one-time download' in message and f'not prepared in {tmp_path}' in message
+  assert '--data_dir=DIR' in message and '--config.data.path=DIR' in message
 
 
 def test_unknown_source():

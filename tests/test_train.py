@@ -72,7 +72,7 @@ def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, idx
   # Resumed with an absurd learning rate, D's weights overflow at once.
   exploding = tiny_config(**{**overrides, 'optim.d.lr': 1e38, 'train.num_steps': 10})
   with pytest.raises(errors.TrainingDiverged, match='NaN or infinite') as info:
-    train.train_and_evaluate(exploding, workdir)
+    train.train_and_evaluate(exploding, workdir, allow_config_change=True)
   message = str(info.value)
   assert 'diverged at step 4' in message
   assert 'last good checkpoint (step 3)' in message

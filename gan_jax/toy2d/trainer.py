@@ -103,8 +103,13 @@ def _metrics_line(scores: dict) -> str:
   return ', '.join(parts)
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> GANState:
-  """Trains (or resumes) the 2D-lab run described by `config` in `workdir`; returns the state."""
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
+                       allow_config_change: bool = False) -> GANState:
+  """Trains (or resumes) the 2D-lab run described by `config` in `workdir`; returns the state.
+
+  Resuming with a config that differs from the workdir's config.json is
+  refused unless `allow_config_change` (gan_jax.train.check_resume).
+  """
   run_start = time.perf_counter()
   config_lib.validate(config)
   lab = lab_lib.Lab.from_config(config)
@@ -112,7 +117,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> GANSt
   os.makedirs(workdir, exist_ok=True)
   # One device: the networks are tiny, and sweeps use vmap rather than devices.
   device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
-  ckpt = checkpoint_lib.Checkpointer(os.path.join(workdir, 'checkpoints'), tc.keep_checkpoints)
+  ckpt = checkpoint_lib.Checkpointer(os.path.join(workdir, 'checkpoints'), tc.keep_checkpoints,
+                                     remove_partial_saves=True)
+  changes = (train.check_resume(config, lab.info, workdir, allow_config_change)
+             if ckpt.latest_step() is not None else [])
   state, restored = ckpt.restore_or_init(setup.init_state, device)
   start_step = int(state.step)
   config_lib.save_to_workdir(config, workdir)
@@ -127,6 +135,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> GANSt
       f'up to {t.steps_per_call} steps per compiled call')
   if restored:
     say(f'Resumed from the checkpoint at step {start_step} in {ckpt.directory}')
+    if changes:
+      say('Resumed with changed settings (--allow_config_change):\n' + '\n'.join(changes))
   if start_step >= tc.num_steps:
     say(f'Nothing to do: the run is already at step {start_step} of {tc.num_steps}.')
     reporter.close()
