@@ -6,6 +6,7 @@ import gzip
 import importlib.util
 import os
 import struct
+import tarfile
 
 import jax
 import numpy as np
@@ -14,7 +15,19 @@ import pytest
 from gan_jax import config as config_lib
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SHARED_MNIST = os.path.join(REPO_ROOT, '..', 'shared', 'data', 'mnist')
+
+
+def _shared_root() -> str:
+  """../shared next to the repo, else $GAN_JAX_SHARED (for checkouts elsewhere, e.g. worktrees)."""
+  beside = os.path.join(REPO_ROOT, '..', 'shared')
+  if os.path.isdir(beside) or not os.environ.get('GAN_JAX_SHARED'):
+    return beside
+  return os.environ['GAN_JAX_SHARED']
+
+
+SHARED = _shared_root()
+SHARED_MNIST = os.path.join(SHARED, 'data', 'mnist')
+SHARED_CIFAR10_TAR = os.path.join(SHARED, 'data', 'cifar10', 'cifar10-train-jpeg.tar.gz')
 
 # Tests compile many small programs; a persistent cache shares them between
 # tests that build the same step.
@@ -75,6 +88,27 @@ def idx_dir(tmp_path):
     images[i, 4 + 5 * label: 10 + 5 * label, 8:20] = 255
   write_idx(str(tmp_path / 'idx'), 'train', images, labels)
   return str(tmp_path / 'idx')
+
+
+@pytest.fixture(scope='session')
+def shared_cifar10_folder(tmp_path_factory):
+  """The shared CIFAR-10 training JPEGs, `per_class` of each class, extracted to a temp dir.
+
+  Returns the folder with one subfolder per class (the `folder` source's layout).
+  """
+  if not os.path.exists(SHARED_CIFAR10_TAR):
+    pytest.skip('../shared/data/cifar10 is not available on this machine')
+  per_class, counts = 40, {}
+  root = tmp_path_factory.mktemp('cifar10')
+  with tarfile.open(SHARED_CIFAR10_TAR) as tar:
+    for member in tar:
+      parts = member.name.split('/')
+      if not member.isfile() or len(parts) != 3:
+        continue
+      if counts.get(parts[1], 0) < per_class:
+        counts[parts[1]] = counts.get(parts[1], 0) + 1
+        tar.extract(member, root, filter='data')
+  return str(root / 'train')
 
 
 @pytest.fixture

@@ -99,3 +99,18 @@ def test_ema_state_is_updated_by_the_step():
   for a, b in zip(jax.tree.leaves(new.ema['params']), jax.tree.leaves(expected)):
     np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
   assert new.sampling_variables() is new.ema
+
+
+def test_ema_over_several_steps_follows_the_recursion_from_its_start_step():
+  _, setup, step = _setup(**{'train.ema_decay': 0.8, 'train.ema_start': 2})
+  state = setup.init_state()
+  expected = state.g.variables
+  for i in range(4):
+    state, _ = step(state, _batch(seed=i))
+    # After step i (state.step was i when it ran): a copy before ema_start.
+    rate = 0.8 if i >= 2 else 0.0
+    expected = jax.tree.map(lambda e, v: rate * e + (1 - rate) * v, expected,
+                            state.g.variables)
+  for a, b in zip(jax.tree.leaves(state.ema), jax.tree.leaves(expected)):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+  assert any(_changed(state.ema['params'], state.g.params)), 'EMA lags the weights'
