@@ -19,8 +19,7 @@ report IS 8.62 and FID 17.5 on CIFAR-10 for this model; re-implementations
 that train longer or compute FID differently report lower FIDs (the issue
 that asked for this recipe quotes 9 to 17.5 across implementations).
 Measured by this project: no FID or IS yet (the metrics are another issue).
-A short CPU smoke run on the shared CIFAR-10 JPEGs trains without error; see
-`CPU time` below for what it measured. A full run is a GPU job.
+A full run is a GPU job; on CPU only short runs were made (`CPU time` below).
 
 Run:
   python -m gan_jax.main --config=configs/cgan_cifar10.py --workdir=runs/cgan_cifar10
@@ -30,7 +29,17 @@ Data: as configs/gan_cifar10.py (TFDS `cifar10`, or the `folder` source on a
 folder with one subfolder per class, such as the extracted shared JPEGs:
 --config.data.source=folder --config.data.path=/tmp/cifar10/train).
 
-CPU time: TBD
+CPU time (no step time yet: re-measure on a quiet machine). On the 2-core
+CPU this project was developed on, shared with other jobs at load average
+16-21, the full recipe (batch 64, n_disc 5, full widths) on the extracted
+shared JPEGs compiled its train step in 411 s (2026-11-23), and its first
+step had not finished after 10 more minutes, so no step time was measured:
+  python -m gan_jax.main --config=configs/cgan_cifar10.py --workdir=/tmp/cgan_short
+    --config.data.source=folder --config.data.path=/tmp/cifar10/train
+    --config.train.num_steps=4 --config.train.log_every=1
+    --config.train.sample_every=0 --config.train.checkpoint_every=0
+The same recipe at 1/16 width, batch 8 and n_disc 1 trains for 4 steps on
+mock CIFAR-10 and on the shared JPEGs without error (tests/test_recipes.py).
 """
 
 import importlib.util

@@ -15,8 +15,7 @@ Published: Miyato et al., "Spectral Normalization for Generative Adversarial
 Networks", ICLR 2018, report IS 8.22 and FID 21.7 on CIFAR-10 for SN-GAN
 with this ResNet.
 Measured by this project: no FID or IS yet (the metrics are another issue).
-A short CPU smoke run on the shared CIFAR-10 JPEGs trains without error; see
-`CPU time` below for what it measured. A full run is a GPU job.
+A full run is a GPU job; on CPU only short runs were made (`CPU time` below).
 
 Run:
   python -m gan_jax.main --config=configs/gan_cifar10.py --workdir=runs/gan_cifar10
@@ -28,7 +27,17 @@ class, e.g. the shared JPEG copy of the 50,000 training images:
   mkdir -p /tmp/cifar10 && tar xzf ../shared/data/cifar10/cifar10-train-jpeg.tar.gz -C /tmp/cifar10
   ... --config.data.source=folder --config.data.path=/tmp/cifar10/train
 
-CPU time: TBD
+CPU time (no step time yet: re-measure on a quiet machine). On the 2-core
+CPU this project was developed on, shared with other jobs at load average
+16-21, the full recipe (batch 64, n_disc 5, full widths) on the extracted
+shared JPEGs compiled its train step in 335 s (2026-11-23), and its first
+step had not finished after 10 more minutes, so no step time was measured:
+  python -m gan_jax.main --config=configs/gan_cifar10.py --workdir=/tmp/gan_short
+    --config.data.source=folder --config.data.path=/tmp/cifar10/train
+    --config.train.num_steps=4 --config.train.log_every=1
+    --config.train.sample_every=0 --config.train.checkpoint_every=0
+The same recipe at 1/16 width, batch 8 and n_disc 1 trains for 4 steps on
+mock CIFAR-10 and on the shared JPEGs without error (tests/test_recipes.py).
 """
 
 from gan_jax.config import get_config as base_config
