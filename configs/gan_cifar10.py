@@ -27,11 +27,11 @@ class, e.g. the shared JPEG copy of the 50,000 training images:
   mkdir -p /tmp/cifar10 && tar xzf ../shared/data/cifar10/cifar10-train-jpeg.tar.gz -C /tmp/cifar10
   ... --config.data.source=folder --config.data.path=/tmp/cifar10/train
 
-CPU time (no step time yet: re-measure on a quiet machine). On the 2-core
-CPU this project was developed on, shared with other jobs at load average
-16-21, the full recipe (batch 64, n_disc 5, full widths) on the extracted
-shared JPEGs compiled its train step in 335 s (2026-11-23), and its first
-step had not finished after 10 more minutes, so no step time was measured:
+CPU time (re-measure on a quiet machine). On the 2-core CPU this project was
+developed on, shared with other jobs at load average 14-21 (2026-11-23), the
+full recipe (batch 64, n_disc 5, full widths) on the extracted shared JPEGs
+compiled its train step in 335 s, and its first step took 828 s (0.0012
+steps/s in metrics.jsonl), a figure dominated by the load, not a speed:
   python -m gan_jax.main --config=configs/gan_cifar10.py --workdir=/tmp/gan_short
     --config.data.source=folder --config.data.path=/tmp/cifar10/train
     --config.train.num_steps=4 --config.train.log_every=1
