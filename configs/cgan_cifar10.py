@@ -34,8 +34,8 @@ CPU this project was developed on, shared with other jobs at load average
 16-21, the full recipe (batch 64, n_disc 5, full widths) on the extracted
 shared JPEGs compiled its train step in 411 s (2026-11-23), and its first
 step had not finished after 10 more minutes (the run was stopped there), so
-no step time was measured; the unconditional recipe's first three steps
-took 828, 314 and 154 s as the load fell (configs/gan_cifar10.py):
+no step time was measured; the unconditional recipe's four steps took 828,
+314, 154 and 79 s as the load fell (configs/gan_cifar10.py):
   python -m gan_jax.main --config=configs/cgan_cifar10.py --workdir=/tmp/cgan_short
     --config.data.source=folder --config.data.path=/tmp/cifar10/train
     --config.train.num_steps=4 --config.train.log_every=1

@@ -30,9 +30,9 @@ class, e.g. the shared JPEG copy of the 50,000 training images:
 CPU time (re-measure on a quiet machine). On the 2-core CPU this project was
 developed on, shared with other jobs (2026-11-23), the full recipe (batch
 64, n_disc 5, full widths) on the extracted shared JPEGs compiled its train
-step in 335 s at load average 16-21; its first step took 828 s (load 14-16)
-its second 314 s (load 8-13) and its third 154 s (load 3-7), per
-metrics.jsonl: figures dominated by the load, upper bounds, not speeds:
+step in 335 s at load average 16-21; its four steps took 828 s (load
+14-16), 314 s (8-13), 154 s (3-7) and 79 s (about 3), per metrics.jsonl:
+figures dominated by the load, upper bounds, not speeds. It ran without error:
   python -m gan_jax.main --config=configs/gan_cifar10.py --workdir=/tmp/gan_short
     --config.data.source=folder --config.data.path=/tmp/cifar10/train
     --config.train.num_steps=4 --config.train.log_every=1
