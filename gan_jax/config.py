@@ -28,6 +28,7 @@ def _optimizer(lr: float) -> ml_collections.ConfigDict:
       b2=0.999,
       eps=1e-8,
       weight_decay=0.0,     # decoupled (adamw) or L2 added to the gradient (adam, sgd)
+      lr_schedule='constant',  # constant | linear (decays to 0 at train.num_steps, as SNGAN)
   ))
 
 
@@ -53,13 +54,36 @@ def get_config() -> ml_collections.ConfigDict:
   config.model = ml_collections.ConfigDict(dict(
       name='dcgan28',       # see gan_jax.models.MODELS
       latent_dim=100,
-      conditional=False,    # concatenate the one-hot class to G's noise and D's input
+      conditional=False,    # class-conditional G and D, as the two keys below say
+      g_conditioning='concat',  # none | concat (one-hot to z) | cbn (class-conditional BatchNorm)
+      d_conditioning='concat',  # none | concat (one-hot maps on the input) | projection | acgan
+      spectral_norm='default',  # default (sngan*: D; others: none) | none | d | g | gd
+      width_scale=1.0,      # multiplies every hidden width (not dcgan28); < 1 for tiny tests
       bn_momentum=0.9,      # = PyTorch BatchNorm momentum 0.1
       hidden=32,            # mlp2d: units in each of its two hidden layers
   ))
 
   config.loss = ml_collections.ConfigDict(dict(
-      name='nonsaturating',  # see gan_jax.losses.LOSSES
+      name='nonsaturating',  # minimax | nonsaturating | hinge | wasserstein | least_squares
+      label_smoothing=0.0,  # one-sided: D's real target 1 - this (BCE and least-squares losses)
+      classifier_weight=1.0,  # ACGAN class cross-entropy weight (model.d_conditioning='acgan')
+  ))
+
+  # Penalties on D's input gradient (gan_jax.regularizers); weight 0 is off.
+  # every=k > 1: lazy, on one D update in k, scaled by k (StyleGAN2).
+  config.reg = ml_collections.ConfigDict(dict(
+      gradient_penalty=dict(weight=0.0, every=1, target=1.0),  # WGAN-GP: 10
+      r1=dict(weight=0.0, every=1),   # gamma: adds gamma/2 E||grad D(x_real)||^2
+  ))
+
+  # Transforms of every batch D sees (gan_jax.augment), applied in the order listed.
+  config.augment = ml_collections.ConfigDict(dict(
+      transforms=(),        # e.g. ('diffaugment',) or ('instance_noise',)
+      instance_noise=dict(std=0.1,       # Gaussian noise std on D's inputs in [-1, 1]
+                          decay_steps=0),  # > 0: std decays linearly to 0 at this step
+      diffaugment=dict(policy='color,translation,cutout',
+                       translation=0.125,  # max shift, fraction of the image size
+                       cutout=0.5),        # side of the zeroed square, fraction of the size
   ))
 
   config.optim = ml_collections.ConfigDict(dict(
@@ -76,7 +100,10 @@ def get_config() -> ml_collections.ConfigDict:
       sample_every=500,
       checkpoint_every=500,
       keep_checkpoints=3,
-      ema_decay=0.0,        # EMA of G's weights for samples; 0 disables
+      # EMA of G's variables (weights and BatchNorm statistics) after every step,
+      # ema = decay * ema + (1 - decay) * G; sample grids, generate and
+      # evaluation use it. 0 disables; 0.999-0.9999 is usual.
+      ema_decay=0.0,
       ema_start=0,          # step from which the EMA starts averaging (before: a copy)
   ))
 
@@ -233,6 +260,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
        'must be >= 0 (0: only at the end)'),
       (train.keep_checkpoints >= 1, 'train.keep_checkpoints', 'must be at least 1'),
       (0.0 <= train.ema_decay < 1.0, 'train.ema_decay', 'must be in [0, 1)'),
+      (train.ema_start >= 0, 'train.ema_start', 'must be >= 0'),
       (config.model.latent_dim >= 1, 'model.latent_dim', 'must be at least 1'),
       (config.sample.num >= 1, 'sample.num', 'must be at least 1'),
       (config.sample.per_class >= 1, 'sample.per_class', 'must be at least 1'),

@@ -1,21 +1,35 @@
-"""Adversarial losses, registered by name (`config.loss.name`), all computed from D's logits.
+"""Adversarial losses, registered by name (`config.loss.name`), all computed from D's raw output l.
 
-With D(x) = sigmoid(l):
-  minimax        D: -log D(x) - log(1 - D(G(z)))     G: log(1 - D(G(z)))
-  nonsaturating  D: as minimax                       G: -log D(G(z))
+With D(x) = sigmoid(l) for the two cross-entropy losses:
+  minimax        D: -log D(x) - log(1 - D(G(z)))      G: log(1 - D(G(z)))
+  nonsaturating  D: as minimax                        G: -log D(G(z))
+  hinge          D: max(0, 1 - l(x)) + max(0, 1 + l(G(z)))    G: -l(G(z))
+                 (Lim & Ye 2017; Miyato et al. 2018, SNGAN)
+  wasserstein    D: -l(x) + l(G(z))                   G: -l(G(z))
+                 (Arjovsky et al. 2017; needs a Lipschitz D: a gradient penalty
+                 (config.reg.gradient_penalty) or spectral norm)
+  least_squares  D: (l(x) - 1)^2 / 2 + l(G(z))^2 / 2  G: (l(G(z)) - 1)^2 / 2
+                 (Mao et al. 2017, LSGAN with a=0, b=c=1; l is not squashed)
 Each function returns per-example losses; the step averages them, and D's
 total loss is mean(d_real) + mean(d_fake), as in the reference PyTorch code.
+
+`build(config.loss)` returns the configured loss: with one-sided label
+smoothing (Salimans et al. 2016) D's target on real data becomes
+1 - config.loss.label_smoothing, for the losses that have a target
+(minimax, nonsaturating, least_squares).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable
+from typing import Callable, Optional
 
 import jax
 import jax.numpy as jnp
+import ml_collections
 import optax
 
+from gan_jax import errors
 from gan_jax.registry import Registry
 
 Array = jax.Array
@@ -26,21 +40,75 @@ class GANLoss:
   d_real: Callable[[Array], Array]   # D's loss on real logits
   d_fake: Callable[[Array], Array]   # D's loss on generated logits
   g: Callable[[Array], Array]        # G's loss on generated logits
+  # D's loss on real logits towards a target other than 1 (label smoothing);
+  # None for losses without a target (hinge, wasserstein).
+  d_real_to: Optional[Callable[[Array, float], Array]] = None
+  # Weight of the auxiliary-classifier (ACGAN) cross-entropy, used when D has
+  # a classifier head (config.model.d_conditioning='acgan').
+  classifier_weight: float = 1.0
 
 
 LOSSES: Registry[GANLoss] = Registry('loss', 'config.loss.name')
 
 
+def _bce_to(logits: Array, target: float) -> Array:
+  return optax.sigmoid_binary_cross_entropy(logits, jnp.full_like(logits, target))
+
+
 def _bce_real(logits: Array) -> Array:
-  return optax.sigmoid_binary_cross_entropy(logits, jnp.ones_like(logits))
+  return _bce_to(logits, 1.0)
 
 
 def _bce_fake(logits: Array) -> Array:
-  return optax.sigmoid_binary_cross_entropy(logits, jnp.zeros_like(logits))
+  return _bce_to(logits, 0.0)
+
+
+def _squared_to(logits: Array, target: float) -> Array:
+  return 0.5 * jnp.square(logits - target)
 
 
 LOSSES.register('minimax')(GANLoss(
-    d_real=_bce_real, d_fake=_bce_fake, g=lambda logits: -_bce_fake(logits)))
+    d_real=_bce_real, d_fake=_bce_fake, g=lambda logits: -_bce_fake(logits),
+    d_real_to=_bce_to))
 
 LOSSES.register('nonsaturating')(GANLoss(
-    d_real=_bce_real, d_fake=_bce_fake, g=_bce_real))
+    d_real=_bce_real, d_fake=_bce_fake, g=_bce_real, d_real_to=_bce_to))
+
+LOSSES.register('hinge')(GANLoss(
+    d_real=lambda logits: jax.nn.relu(1.0 - logits),
+    d_fake=lambda logits: jax.nn.relu(1.0 + logits),
+    g=lambda logits: -logits))
+
+LOSSES.register('wasserstein')(GANLoss(
+    d_real=lambda logits: -logits, d_fake=lambda logits: logits,
+    g=lambda logits: -logits))
+
+LOSSES.register('least_squares')(GANLoss(
+    d_real=lambda logits: _squared_to(logits, 1.0),
+    d_fake=lambda logits: _squared_to(logits, 0.0),
+    g=lambda logits: _squared_to(logits, 1.0), d_real_to=_squared_to))
+
+
+def build(loss_config: ml_collections.ConfigDict) -> GANLoss:
+  """The loss named by `loss_config.name`, with label smoothing and classifier weight applied."""
+  loss = LOSSES.get(loss_config.name)
+  smoothing = loss_config.label_smoothing
+  if not 0.0 <= smoothing < 1.0:
+    raise errors.ConfigError(
+        f'config.loss.label_smoothing={smoothing} must be in [0, 1) (0.1 makes '
+        "D's target on real data 0.9).")
+  if smoothing:
+    if loss.d_real_to is None:
+      with_target = [n for n in LOSSES.names() if LOSSES.get(n).d_real_to]
+      raise errors.ConfigError(
+          f'config.loss.label_smoothing applies to losses with a target for real '
+          f'data ({", ".join(with_target)}), not to {loss_config.name!r}. Set it to 0.')
+    target = 1.0 - smoothing
+    real_to = loss.d_real_to
+    loss = dataclasses.replace(loss, d_real=lambda logits: real_to(logits, target))
+  return dataclasses.replace(loss, classifier_weight=loss_config.classifier_weight)
+
+
+def classifier_loss(class_logits: Array, labels: Array) -> Array:
+  """Per-example cross-entropy of an auxiliary classifier head (ACGAN, Odena et al. 2017)."""
+  return optax.softmax_cross_entropy_with_integer_labels(class_logits, labels)

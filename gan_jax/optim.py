@@ -1,7 +1,11 @@
 """Optimizers for G and D, built from `config.optim.g` and `config.optim.d` by name.
 
 `weight_decay` follows PyTorch: for `adam` and `sgd` it is an L2 term added to
-the gradient before the update; for `adamw` it is decoupled.
+the gradient before the update; for `adamw` it is decoupled. `lr_schedule`
+'linear' decays the learning rate linearly from `lr` to 0 over the network's
+updates in the whole run (SNGAN's schedule), 'constant' keeps it; it scales
+the optimizer's final update, which for these optimizers is the same as
+scaling `lr`.
 """
 
 from __future__ import annotations
@@ -13,6 +17,9 @@ from gan_jax import errors
 from gan_jax.registry import Registry
 
 OPTIMIZERS = Registry('optimizer', 'config.optim.{g,d}.name')
+
+
+SCHEDULES = ('constant', 'linear')
 
 
 def _with_l2(cfg, tx: optax.GradientTransformation) -> optax.GradientTransformation:
@@ -37,7 +44,18 @@ def _sgd(cfg):
   return _with_l2(cfg, optax.sgd(cfg.lr, momentum=cfg.b1 or None))
 
 
-def build(cfg: ml_collections.ConfigDict) -> optax.GradientTransformation:
+def build(cfg: ml_collections.ConfigDict,
+          total_updates: int = 0) -> optax.GradientTransformation:
+  """The optimizer of `cfg`; `total_updates` (this network's updates in the run) sets the schedule."""
   if cfg.lr <= 0:
     raise errors.ConfigError(f'Learning rate must be positive, got lr={cfg.lr}.')
-  return OPTIMIZERS.get(cfg.name)(cfg)
+  if cfg.lr_schedule not in SCHEDULES:
+    raise errors.ConfigError(f'lr_schedule={cfg.lr_schedule!r} is not one of '
+                             f'{", ".join(SCHEDULES)}.')
+  tx = OPTIMIZERS.get(cfg.name)(cfg)
+  if cfg.lr_schedule == 'linear':
+    if total_updates < 1:
+      raise errors.ConfigError("lr_schedule='linear' needs the run's length in updates.")
+    tx = optax.chain(tx, optax.scale_by_schedule(
+        optax.linear_schedule(1.0, 0.0, total_updates)))
+  return tx

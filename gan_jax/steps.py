@@ -11,8 +11,14 @@ it, BatchNorm's included, a mean over the global batch.
 
 Like the reference PyTorch loops, D sees the real and the generated batch in
 two separate calls (so BatchNorm normalises each on its own), D's running
-statistics are updated by every D call, G's by its own update only, and the
-generated batch is detached from G in D's update.
+statistics (and spectral-norm vectors) are updated by every D call, G's by its
+own update only, and the generated batch is detached from G in D's update.
+
+Every batch D sees first goes through `d_input` (config.augment), with one
+shared key for the real and the generated batch of a D update. D's loss adds
+the penalties of `regularizer` (config.reg) and, when D has an auxiliary
+classifier head (ACGAN), its class cross-entropy on real and generated images;
+G's loss adds the cross-entropy on its own images.
 """
 
 from __future__ import annotations
@@ -22,8 +28,9 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
+from gan_jax import losses as losses_lib
 from gan_jax.losses import GANLoss
-from gan_jax.models import GANModels
+from gan_jax.models import GANModels, split_output
 from gan_jax.state import GANState, NetState, update_ema
 
 
@@ -58,39 +65,89 @@ def _apply_updates(net: NetState, grads, tx: optax.GradientTransformation,
   return NetState(optax.apply_updates(net.params, updates), batch_stats, opt_state)
 
 
+def _classifier_terms(extras: dict, labels: jax.Array, prefix: str) -> dict:
+  """Cross-entropy (and accuracy) of D's class head, when it has one (ACGAN)."""
+  if 'class_logits' not in extras:
+    return {}
+  logits = extras['class_logits']
+  return {f'{prefix}_loss': jnp.mean(losses_lib.classifier_loss(logits, labels)),
+          f'{prefix}_acc': jnp.mean(jnp.argmax(logits, -1) == labels)}
+
+
+def _no_transform(images, shared_key, own_key, step):
+  del shared_key, own_key, step
+  return images
+
+
+def _no_regularizer(d_logits, real, fake, labels, key, update_index):
+  del d_logits, real, fake, labels, key, update_index
+  return jnp.zeros((), jnp.float32), {}
+
+
 def make_train_step(gan: GANModels, loss: GANLoss,
                     g_tx: optax.GradientTransformation,
                     d_tx: optax.GradientTransformation,
-                    train_config: ml_collections.ConfigDict):
-  """Returns the pure `step(state, batch) -> (state, metrics)`."""
+                    train_config: ml_collections.ConfigDict,
+                    d_input=None, regularizer=None):
+  """Returns the pure `step(state, batch) -> (state, metrics)`.
+
+  `d_input(images, shared_key, own_key, step)` transforms every batch D sees
+  (`gan_jax.augment.build`); `regularizer(d_logits, real, fake, labels, key,
+  update_index) -> (penalty, metrics)` adds to D's loss
+  (`gan_jax.regularizers.build`). Both default to nothing.
+  """
   G, D = gan.generator, gan.discriminator
   n_disc, n_gen = train_config.n_disc, train_config.n_gen
   ema_decay, ema_start = train_config.ema_decay, train_config.ema_start
+  d_input = d_input or _no_transform
+  regularizer = regularizer or _no_regularizer
 
   def noise(key: jax.Array, batch_size: int, given):
     if given is None:
       return sample_latents(key, gan, batch_size)
     return given, jnp.zeros((batch_size,), jnp.int32)
 
-  def d_update(g: NetState, d: NetState, real: dict, key: jax.Array):
+  def d_update(g: NetState, d: NetState, real: dict, key: jax.Array,
+               step: jax.Array, update_index: jax.Array):
     images = images_to_float(real['image'])
     z, fake_labels = noise(key, images.shape[0], real.get('noise'))
     fake, _ = G.apply(g.variables, z, fake_labels, train=True,
                       mutable=['batch_stats'])
     fake = jax.lax.stop_gradient(fake)
+    aug_key, reg_key = jax.random.fold_in(key, 1), jax.random.fold_in(key, 2)
+    images = d_input(images, aug_key, jax.random.fold_in(aug_key, 1), step)
+    fake = d_input(fake, aug_key, jax.random.fold_in(aug_key, 2), step)
 
     def loss_fn(params):
-      real_logits, upd = D.apply({'params': params, 'batch_stats': d.batch_stats},
-                                 images, real['label'], train=True,
-                                 mutable=['batch_stats'])
-      fake_logits, upd = D.apply({'params': params, **upd}, fake, fake_labels,
-                                 train=True, mutable=['batch_stats'])
+      real_out, upd = D.apply({'params': params, 'batch_stats': d.batch_stats},
+                              images, real['label'], train=True,
+                              mutable=['batch_stats'])
+      fake_out, upd = D.apply({'params': params, **upd}, fake, fake_labels,
+                              train=True, mutable=['batch_stats'])
+      (real_logits, real_extras), (fake_logits, fake_extras) = (
+          split_output(real_out), split_output(fake_out))
       loss_real = jnp.mean(loss.d_real(real_logits))
       loss_fake = jnp.mean(loss.d_fake(fake_logits))
-      return loss_real + loss_fake, (upd.get('batch_stats', {}), real_logits,
-                                     fake_logits, loss_real, loss_fake)
+      extra = {**_classifier_terms(real_extras, real['label'], 'd_class_real'),
+               **_classifier_terms(fake_extras, fake_labels, 'd_class_fake')}
+      total = loss_real + loss_fake
+      if extra:
+        total += loss.classifier_weight * (extra['d_class_real_loss'] +
+                                           extra['d_class_fake_loss'])
 
-    grads, (stats, real_logits, fake_logits, loss_real, loss_fake) = jax.grad(
+      def d_logits(x, labels):
+        # Penalties see D as in training but leave its state alone.
+        out, _ = D.apply({'params': params, 'batch_stats': d.batch_stats}, x, labels,
+                         train=True, mutable=['batch_stats'])
+        return split_output(out)[0]
+
+      penalty, penalty_metrics = regularizer(d_logits, images, fake, real['label'],
+                                             reg_key, update_index)
+      extra.update(penalty_metrics)
+      return total + penalty, (upd.get('batch_stats', {}), real_logits,
+                               fake_logits, loss_real, loss_fake, extra)
+
+    grads, (stats, real_logits, fake_logits, loss_real, loss_fake, extra) = jax.grad(
         loss_fn, has_aux=True)(d.params)
     grad_norm = optax.global_norm(grads)
     metrics = {
@@ -102,26 +159,34 @@ def make_train_step(gan: GANModels, loss: GANLoss,
         'd_real': jnp.mean(jax.nn.sigmoid(real_logits)),   # mean D(x)
         'd_fake': jnp.mean(jax.nn.sigmoid(fake_logits)),   # mean D(G(z))
         'd_grad_norm': grad_norm,
-        'finite': _finite(loss_real, loss_fake, grad_norm),
+        **extra,
+        'finite': _finite(loss_real, loss_fake, grad_norm, *extra.values()),
     }
     return _apply_updates(d, grads, d_tx, stats), metrics
 
-  def g_update(g: NetState, d: NetState, key: jax.Array, batch_size: int, given=None):
+  def g_update(g: NetState, d: NetState, key: jax.Array, batch_size: int,
+               step: jax.Array, given=None):
     z, labels = noise(key, batch_size, given)
+    aug_key = jax.random.fold_in(key, 1)
 
     def loss_fn(params):
       fake, g_upd = G.apply({'params': params, 'batch_stats': g.batch_stats},
                             z, labels, train=True, mutable=['batch_stats'])
-      logits, d_upd = D.apply(d.variables, fake, labels, train=True,
-                              mutable=['batch_stats'])
-      return jnp.mean(loss.g(logits)), (g_upd.get('batch_stats', {}),
-                                        d_upd.get('batch_stats', {}))
+      fake = d_input(fake, aug_key, jax.random.fold_in(aug_key, 2), step)
+      out, d_upd = D.apply(d.variables, fake, labels, train=True,
+                           mutable=['batch_stats'])
+      logits, extras = split_output(out)
+      g_loss = jnp.mean(loss.g(logits))
+      extra = _classifier_terms(extras, labels, 'g_class')
+      total = g_loss + (loss.classifier_weight * extra['g_class_loss'] if extra else 0.0)
+      return total, (g_loss, extra, g_upd.get('batch_stats', {}),
+                     d_upd.get('batch_stats', {}))
 
-    (g_loss, (g_stats, d_stats)), grads = jax.value_and_grad(
+    (_, (g_loss, extra, g_stats, d_stats)), grads = jax.value_and_grad(
         loss_fn, has_aux=True)(g.params)
     grad_norm = optax.global_norm(grads)
-    metrics = {'g_loss': g_loss, 'g_grad_norm': grad_norm,
-               'finite': _finite(g_loss, grad_norm)}
+    metrics = {'g_loss': g_loss, 'g_grad_norm': grad_norm, **extra,
+               'finite': _finite(g_loss, grad_norm, *extra.values())}
     return (_apply_updates(g, grads, g_tx, g_stats),
             d.replace(batch_stats=d_stats), metrics)
 
@@ -139,11 +204,12 @@ def make_train_step(gan: GANModels, loss: GANLoss,
     d_batch = {k: v for k, v in batch.items() if k != 'g_noise'}
     d, updates = state.d, []
     for i in range(n_disc):
-      d, m = d_update(state.g, d, jax.tree.map(lambda x: x[i], d_batch), d_keys[i])
+      d, m = d_update(state.g, d, jax.tree.map(lambda x: x[i], d_batch), d_keys[i],
+                      state.step, state.step * n_disc + i)
       updates.append(m)
     g = state.g
     for i in range(n_gen):
-      g, d, m = g_update(g, d, g_keys[i], batch_size,
+      g, d, m = g_update(g, d, g_keys[i], batch_size, state.step,
                          None if g_noise is None else g_noise[i])
       updates.append(m)
     metrics = {k: jnp.mean(jnp.stack([m[k] for m in updates if k in m]))

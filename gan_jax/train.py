@@ -24,6 +24,7 @@ import ml_collections
 import numpy as np
 import optax
 
+from gan_jax import augment
 from gan_jax import checkpoint as checkpoint_lib
 from gan_jax import config as config_lib
 from gan_jax import data as data_lib
@@ -34,6 +35,7 @@ from gan_jax import models as models_lib
 from gan_jax import optim
 from gan_jax import parallel
 from gan_jax import preemption
+from gan_jax import regularizers
 from gan_jax import reporting
 from gan_jax import sampling
 from gan_jax import state as state_lib
@@ -47,20 +49,30 @@ DATA_INFO_FILE = 'data_info.json'
 
 @dataclasses.dataclass(frozen=True)
 class Setup:
-  """Everything the config determines besides the data: models, loss, optimizers."""
+  """Everything the config determines besides the data: models, loss, optimizers, D's extras."""
   gan: models_lib.GANModels
   loss: losses_lib.GANLoss
   g_tx: optax.GradientTransformation
   d_tx: optax.GradientTransformation
   init_state: Callable[[], state_lib.GANState]
+  d_input: Callable | None = None        # config.augment: transforms of D's inputs
+  regularizer: Callable | None = None    # config.reg: penalties added to D's loss
+
+  def train_step(self, train_config: ml_collections.ConfigDict):
+    """The pure `step(state, batch) -> (state, metrics)` of this setup (not jitted)."""
+    return steps.make_train_step(self.gan, self.loss, self.g_tx, self.d_tx, train_config,
+                                 d_input=self.d_input, regularizer=self.regularizer)
 
 
 def build_setup(config: ml_collections.ConfigDict, info: DatasetInfo) -> Setup:
   gan = models_lib.build(config.model, info.image_shape, info.num_classes)
-  g_tx, d_tx = optim.build(config.optim.g), optim.build(config.optim.d)
+  tc = config.train
+  g_tx = optim.build(config.optim.g, tc.num_steps * tc.n_gen)
+  d_tx = optim.build(config.optim.d, tc.num_steps * tc.n_disc)
   init_state = functools.partial(state_lib.create, gan, g_tx, d_tx, config.seed,
                                  use_ema=config.train.ema_decay > 0)
-  return Setup(gan, losses_lib.LOSSES.get(config.loss.name), g_tx, d_tx, init_state)
+  return Setup(gan, losses_lib.build(config.loss), g_tx, d_tx, init_state,
+               augment.build(config.augment), regularizers.build(config.reg))
 
 
 def restore_setup(workdir: str, step: int | None = None,
@@ -223,8 +235,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
       prefetch=config.data.prefetch)
   batch_sharding = parallel.batch_sharded(mesh, batch_axis=1)
   train_step = jax.jit(
-      steps.make_train_step(setup.gan, setup.loss, setup.g_tx, setup.d_tx, tc),
-      in_shardings=(replicated, batch_sharding),
+      setup.train_step(tc), in_shardings=(replicated, batch_sharding),
       out_shardings=(replicated, replicated), donate_argnums=0)
   batch = parallel.global_batch(next(batches), mesh)
   compile_start = time.perf_counter()

@@ -8,6 +8,7 @@ import os
 import struct
 import subprocess
 import sys
+import tarfile
 
 import jax
 import numpy as np
@@ -16,11 +17,19 @@ import pytest
 from gan_jax import config as config_lib
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# ../shared beside the repository, else $GAN_JAX_SHARED (a worktree elsewhere).
-SHARED = next((p for p in (os.path.join(REPO_ROOT, '..', 'shared'),
-                           os.environ.get('GAN_JAX_SHARED', ''))
-               if p and os.path.isdir(p)), os.path.join(REPO_ROOT, '..', 'shared'))
+
+
+def _shared_root() -> str:
+  """../shared next to the repo, else $GAN_JAX_SHARED (for checkouts elsewhere, e.g. worktrees)."""
+  beside = os.path.join(REPO_ROOT, '..', 'shared')
+  if os.path.isdir(beside) or not os.environ.get('GAN_JAX_SHARED'):
+    return beside
+  return os.environ['GAN_JAX_SHARED']
+
+
+SHARED = _shared_root()
 SHARED_MNIST = os.path.join(SHARED, 'data', 'mnist')
+SHARED_CIFAR10_TAR = os.path.join(SHARED, 'data', 'cifar10', 'cifar10-train-jpeg.tar.gz')
 
 # Tests compile many small programs; a persistent cache shares them between
 # tests that build the same step, and with the subprocesses of `subprocess_env`.
@@ -101,6 +110,27 @@ def idx_dir(tmp_path):
     images[i, 4 + 5 * label: 10 + 5 * label, 8:20] = 255
   write_idx(str(tmp_path / 'idx'), 'train', images, labels)
   return str(tmp_path / 'idx')
+
+
+@pytest.fixture(scope='session')
+def shared_cifar10_folder(tmp_path_factory):
+  """The shared CIFAR-10 training JPEGs, `per_class` of each class, extracted to a temp dir.
+
+  Returns the folder with one subfolder per class (the `folder` source's layout).
+  """
+  if not os.path.exists(SHARED_CIFAR10_TAR):
+    pytest.skip('../shared/data/cifar10 is not available on this machine')
+  per_class, counts = 40, {}
+  root = tmp_path_factory.mktemp('cifar10')
+  with tarfile.open(SHARED_CIFAR10_TAR) as tar:
+    for member in tar:
+      parts = member.name.split('/')
+      if not member.isfile() or len(parts) != 3:
+        continue
+      if counts.get(parts[1], 0) < per_class:
+        counts[parts[1]] = counts.get(parts[1], 0) + 1
+        tar.extract(member, root, filter='data')
+  return str(root / 'train')
 
 
 @pytest.fixture

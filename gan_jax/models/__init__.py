@@ -3,19 +3,25 @@
 A builder takes (model_config, image_shape, num_classes) and returns
 (generator, discriminator). G is called as `G(z, labels, train=...)` and
 returns images in [-1, 1]; D as `D(images, labels, train=...)` and returns one
-logit per image. `num_classes` is 0 for unconditional models.
+logit per image, shape (B,), or, when it has an auxiliary head (ACGAN), a dict
+{'logits': (B,), 'class_logits': (B, C)}; `split_output` reads either.
+`num_classes` is 0 for unconditional models.
+
+Every builder honours `model.g_conditioning`, `model.d_conditioning` and
+`model.spectral_norm`; `model.width_scale` scales the widths of the models
+that have a width list (all but dcgan28).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Sequence
+from typing import Any, Sequence
 
 import flax.linen as nn
 import ml_collections
 
 from gan_jax import errors
-from gan_jax.models import dcgan, mlp, mlp2d
+from gan_jax.models import dcgan, layers, mlp, mlp2d, resnet
 from gan_jax.registry import Registry
 
 MODELS = Registry('model', 'config.model.name')
@@ -41,24 +47,88 @@ def _require_size(name: str, image_shape: Sequence[int], size: int) -> None:
         f'{size}, or pick a model for that size (models: {", ".join(MODELS.names())}).')
 
 
+SPECTRAL_NORM = ('default', 'none', 'd', 'g', 'gd')
+
+
+def _spectral_norm(cfg, default: str) -> tuple[bool, bool]:
+  """(in G, in D) from `model.spectral_norm`; 'default' is the architecture's own choice."""
+  where = default if cfg.spectral_norm == 'default' else cfg.spectral_norm
+  return 'g' in where, 'd' in where
+
+
+def _scaled(widths: Sequence[int], scale: float) -> tuple[int, ...]:
+  return tuple(max(1, int(round(w * scale))) for w in widths)
+
+
+def _conditioning(cfg) -> dict:
+  return dict(g=cfg.g_conditioning, d=cfg.d_conditioning)
+
+
 @MODELS.register('dcgan28')
 def _dcgan28(cfg, image_shape, num_classes):
   _require_size('dcgan28', image_shape, 28)
-  return (dcgan.Generator28(image_shape[2], num_classes, cfg.bn_momentum),
-          dcgan.Discriminator28(num_classes, cfg.bn_momentum))
+  if cfg.width_scale != 1.0:
+    raise errors.ConfigError('config.model.width_scale is not supported by dcgan28 '
+                             '(its widths are fixed by the MNIST report); leave it at 1.0.')
+  g_sn, d_sn = _spectral_norm(cfg, 'none')
+  if g_sn:
+    raise errors.ConfigError("dcgan28 supports spectral norm in D only: "
+                             "config.model.spectral_norm='d' or 'none'.")
+  cond = _conditioning(cfg)
+  return (dcgan.Generator28(image_shape[2], num_classes, cfg.bn_momentum, cond['g']),
+          dcgan.Discriminator28(num_classes, cfg.bn_momentum, cond['d'], d_sn))
 
 
 @MODELS.register('dcgan32')
 def _dcgan32(cfg, image_shape, num_classes):
   _require_size('dcgan32', image_shape, 32)
-  return (dcgan.Generator32(image_shape[2], num_classes, cfg.bn_momentum),
-          dcgan.Discriminator32(num_classes, cfg.bn_momentum))
+  g_sn, d_sn = _spectral_norm(cfg, 'none')
+  if g_sn:
+    raise errors.ConfigError("dcgan32 supports spectral norm in D only: "
+                             "config.model.spectral_norm='d' or 'none'.")
+  cond, s = _conditioning(cfg), cfg.width_scale
+  return (dcgan.Generator32(image_shape[2], num_classes, cfg.bn_momentum,
+                            _scaled(dcgan.Generator32.widths, s), cond['g']),
+          dcgan.Discriminator32(num_classes, cfg.bn_momentum,
+                                _scaled(dcgan.Discriminator32.widths, s), cond['d'], d_sn))
 
 
 @MODELS.register('mlp')
 def _mlp(cfg, image_shape, num_classes):
-  return (mlp.MLPGenerator(tuple(image_shape), num_classes, cfg.bn_momentum),
-          mlp.MLPDiscriminator(num_classes))
+  g_sn, d_sn = _spectral_norm(cfg, 'none')
+  if g_sn:
+    raise errors.ConfigError("mlp supports spectral norm in D only: "
+                             "config.model.spectral_norm='d' or 'none'.")
+  cond, s = _conditioning(cfg), cfg.width_scale
+  return (mlp.MLPGenerator(tuple(image_shape), num_classes, cfg.bn_momentum,
+                           _scaled(mlp.MLPGenerator.widths, s), cond['g']),
+          mlp.MLPDiscriminator(num_classes, _scaled(mlp.MLPDiscriminator.widths, s),
+                               cond['d'], d_sn))
+
+
+def _sngan(size: int):
+  def build_sngan(cfg, image_shape, num_classes):
+    _require_size(f'sngan{size}', image_shape, size)
+    bottom, g_widths, d_widths, downsample = resnet.ARCHITECTURES[size]
+    g_sn, d_sn = _spectral_norm(cfg, 'd')
+    cond, s = _conditioning(cfg), cfg.width_scale
+    return (resnet.ResNetGenerator(image_shape[2], num_classes, cfg.bn_momentum, bottom,
+                                   _scaled(g_widths, s), cond['g'], g_sn),
+            resnet.ResNetDiscriminator(num_classes, _scaled(d_widths, s), downsample,
+                                       cond['d'], d_sn))
+  return build_sngan
+
+
+for _size in resnet.ARCHITECTURES:
+  MODELS.register(f'sngan{_size}')(_sngan(_size))
+
+
+def split_output(output: Any) -> tuple[Any, dict]:
+  """D's output -> (logits (B,), extra outputs such as {'class_logits': (B, C)})."""
+  if isinstance(output, dict):
+    extras = dict(output)
+    return extras.pop('logits'), extras
+  return output, {}
 
 
 @MODELS.register('mlp2d')
@@ -81,6 +151,21 @@ def build(model_config: ml_collections.ConfigDict, image_shape: Sequence[int],
         'config.model.conditional=True needs labelled data with at least two '
         f'classes, but the dataset has {num_classes}. Use class subfolders, a '
         'labelled dataset, or set --config.model.conditional=False.')
+  for key, choices in (('g_conditioning', layers.G_CONDITIONINGS),
+                       ('d_conditioning', layers.D_CONDITIONINGS),
+                       ('spectral_norm', SPECTRAL_NORM)):
+    if model_config[key] not in choices:
+      raise errors.ConfigError(f'config.model.{key}={model_config[key]!r} is not one of '
+                               f'{", ".join(choices)}.')
+  label_free = ('none', 'concat')   # the defaults, meaningless without labels
+  for key in ('g_conditioning', 'd_conditioning'):
+    if not model_config.conditional and model_config[key] not in label_free:
+      raise errors.ConfigError(
+          f'config.model.{key}={model_config[key]!r} conditions on the class, which '
+          'needs config.model.conditional=True (and labelled data).')
+  if model_config.width_scale <= 0:
+    raise errors.ConfigError(f'config.model.width_scale={model_config.width_scale} '
+                             'must be positive.')
   num_classes = num_classes if model_config.conditional else 0
   generator, discriminator = MODELS.get(model_config.name)(
       model_config, tuple(image_shape), num_classes)

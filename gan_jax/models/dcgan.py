@@ -1,11 +1,14 @@
 """DCGAN generators and discriminators: the MNIST course report's 28x28 model and the standard 32x32 one.
 
-Both are conditional when built with `num_classes > 0`: the one-hot class is
+Both are conditional when built with `num_classes > 0`, in the way their
+`conditioning` names (see `layers`): by default the one-hot class is
 concatenated to G's noise and, as constant feature maps, to D's input.
+`spectral_norm=True` spectrally normalises every layer of D.
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Sequence
 
 import flax.linen as nn
@@ -19,15 +22,20 @@ class Generator28(nn.Module):
   channels: int = 1
   num_classes: int = 0
   bn_momentum: float = 0.9
+  conditioning: str = 'concat'
 
   @nn.compact
   def __call__(self, z, labels=None, *, train: bool):
-    x = layers.concat_label(z, labels, self.num_classes)[:, None, None, :]
+    x = layers.concat_label(
+        z, labels, layers.concat_classes(self.num_classes, self.conditioning))
+    x = x[:, None, None, :]
+    norm = functools.partial(layers.generator_norm, train, self.bn_momentum, labels,
+                             self.num_classes, self.conditioning)
     # (features, kernel, stride, padding) of torch.nn.ConvTranspose2d.
     for features, kernel, stride, padding in ((64, 3, 1, 0), (32, 3, 2, 0),
                                               (16, 4, 2, 1)):
       x = layers.conv_transpose(features, kernel, stride, padding)(x)
-      x = layers.batch_norm(train, self.bn_momentum)(x)
+      x = norm()(x)
       x = nn.relu(x)
     x = layers.conv_transpose(self.channels, 4, 2, 1)(x)
     return jnp.tanh(x)
@@ -37,17 +45,23 @@ class Discriminator28(nn.Module):
   """The MNIST report's D: 28 -> 14 -> 7 -> 3 -> 1 logit, mirroring G."""
   num_classes: int = 0
   bn_momentum: float = 0.9
+  conditioning: str = 'concat'
+  spectral_norm: bool = False
 
   @nn.compact
   def __call__(self, x, labels=None, *, train: bool):
-    x = layers.concat_label_maps(x, labels, self.num_classes)
-    x = layers.leaky_relu(layers.conv(16, 4, 2, 1)(x))
+    sn = functools.partial(layers.spectral, enabled=self.spectral_norm, train=train)
+    x = layers.concat_label_maps(
+        x, labels, layers.concat_classes(self.num_classes, self.conditioning))
+    x = layers.leaky_relu(sn(layers.conv(16, 4, 2, 1))(x))
     for features, kernel, stride, padding in ((32, 4, 2, 1), (64, 3, 2, 0)):
-      x = layers.conv(features, kernel, stride, padding)(x)
+      x = sn(layers.conv(features, kernel, stride, padding))(x)
       x = layers.batch_norm(train, self.bn_momentum)(x)
       x = layers.leaky_relu(x)
-    x = layers.conv(1, 3, 1, 0)(x)
-    return x.reshape(x.shape[0])
+    features = x.reshape(x.shape[0], -1)   # the 3x3 conv below is linear in these
+    logits = sn(layers.conv(1, 3, 1, 0))(x).reshape(x.shape[0])
+    return layers.discriminator_output(logits, features, labels, self.num_classes,
+                                       self.conditioning, self.spectral_norm, train)
 
 
 class Generator32(nn.Module):
@@ -56,15 +70,19 @@ class Generator32(nn.Module):
   num_classes: int = 0
   bn_momentum: float = 0.9
   widths: Sequence[int] = (512, 256, 128, 64)
+  conditioning: str = 'concat'
 
   @nn.compact
   def __call__(self, z, labels=None, *, train: bool):
-    x = layers.concat_label(z, labels, self.num_classes)
+    norm = functools.partial(layers.generator_norm, train, self.bn_momentum, labels,
+                             self.num_classes, self.conditioning)
+    x = layers.concat_label(
+        z, labels, layers.concat_classes(self.num_classes, self.conditioning))
     x = layers.dense(4 * 4 * self.widths[0])(x).reshape(-1, 4, 4, self.widths[0])
-    x = nn.relu(layers.batch_norm(train, self.bn_momentum)(x))
+    x = nn.relu(norm()(x))
     for features in self.widths[1:]:
       x = layers.conv_transpose(features, 4, 2, 1)(x)
-      x = nn.relu(layers.batch_norm(train, self.bn_momentum)(x))
+      x = nn.relu(norm()(x))
     x = layers.conv(self.channels, 3, 1, 1)(x)
     return jnp.tanh(x)
 
@@ -74,15 +92,21 @@ class Discriminator32(nn.Module):
   num_classes: int = 0
   bn_momentum: float = 0.9
   widths: Sequence[int] = (64, 128, 256, 512)
+  conditioning: str = 'concat'
+  spectral_norm: bool = False
 
   @nn.compact
   def __call__(self, x, labels=None, *, train: bool):
-    x = layers.concat_label_maps(x, labels, self.num_classes)
-    x = layers.leaky_relu(layers.conv(self.widths[0], 4, 2, 1)(x))   # 16x16
-    for features in self.widths[1:-1]:                                 # 8x8, 4x4
-      x = layers.conv(features, 4, 2, 1)(x)
+    sn = functools.partial(layers.spectral, enabled=self.spectral_norm, train=train)
+    x = layers.concat_label_maps(
+        x, labels, layers.concat_classes(self.num_classes, self.conditioning))
+    x = layers.leaky_relu(sn(layers.conv(self.widths[0], 4, 2, 1))(x))   # 16x16
+    for features in self.widths[1:-1]:                                     # 8x8, 4x4
+      x = sn(layers.conv(features, 4, 2, 1))(x)
       x = layers.leaky_relu(layers.batch_norm(train, self.bn_momentum)(x))
-    x = layers.conv(self.widths[-1], 3, 1, 1)(x)                       # 4x4
+    x = sn(layers.conv(self.widths[-1], 3, 1, 1))(x)                       # 4x4
     x = layers.leaky_relu(layers.batch_norm(train, self.bn_momentum)(x))
-    x = layers.dense(1)(x.reshape(x.shape[0], -1))
-    return x.reshape(x.shape[0])
+    features = x.reshape(x.shape[0], -1)
+    logits = sn(layers.dense(1))(features).reshape(x.shape[0])
+    return layers.discriminator_output(logits, features, labels, self.num_classes,
+                                       self.conditioning, self.spectral_norm, train)

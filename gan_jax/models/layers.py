@@ -1,13 +1,22 @@
-"""Layers shared by the model zoo: PyTorch-shaped convolutions and label conditioning.
+"""Layers shared by the model zoo: PyTorch-shaped convolutions, spectral norm and label conditioning.
 
 The reference experiments are PyTorch code, so convolutions here take PyTorch's
 (kernel, stride, padding) arguments and produce exactly PyTorch's output
 shapes; a weight ported from a reference model lines up without guesswork.
+
+Conditioning is chosen separately for G (`G_CONDITIONINGS`) and D
+(`D_CONDITIONINGS`); every model calls the same three hooks, so each option
+works in every architecture:
+  G input   `concat_label` (concat)           D input   `concat_label_maps` (concat)
+  G norms   `generator_norm` (cbn)            D output  `discriminator_output`
+                                                        (projection, acgan)
 """
 
 from __future__ import annotations
 
 import functools
+
+from typing import Callable
 
 import flax.linen as nn
 import jax.numpy as jnp
@@ -17,12 +26,18 @@ import jax.numpy as jnp
 torch_kernel_init = nn.initializers.variance_scaling(1 / 3, 'fan_in', 'uniform')
 
 
+# Glorot (Xavier) uniform with gain sqrt(2), the SNGAN ResNets' residual-branch init.
+glorot_relu_init = nn.initializers.variance_scaling(2.0, 'fan_avg', 'uniform')
+glorot_init = nn.initializers.xavier_uniform()
+
+
 def conv(features: int, kernel: int, stride: int = 1, padding: int = 0,
-         use_bias: bool = True, name: str | None = None) -> nn.Conv:
+         use_bias: bool = True, name: str | None = None,
+         kernel_init=torch_kernel_init) -> nn.Conv:
   """`torch.nn.Conv2d(in, features, kernel, stride, padding)` in NHWC."""
   return nn.Conv(features, (kernel, kernel), strides=(stride, stride),
                  padding=((padding, padding), (padding, padding)),
-                 use_bias=use_bias, kernel_init=torch_kernel_init, name=name)
+                 use_bias=use_bias, kernel_init=kernel_init, name=name)
 
 
 def conv_transpose(features: int, kernel: int, stride: int = 1,
@@ -41,10 +56,28 @@ def conv_transpose(features: int, kernel: int, stride: int = 1,
                           kernel_init=torch_kernel_init, name=name)
 
 
-def dense(features: int, use_bias: bool = True,
-          name: str | None = None) -> nn.Dense:
-  return nn.Dense(features, use_bias=use_bias, kernel_init=torch_kernel_init,
+def dense(features: int, use_bias: bool = True, name: str | None = None,
+          kernel_init=torch_kernel_init) -> nn.Dense:
+  return nn.Dense(features, use_bias=use_bias, kernel_init=kernel_init,
                   name=name)
+
+
+def spectral(layer: nn.Module, enabled: bool, train: bool) -> Callable:
+  """`layer`, spectrally normalised when `enabled` (Miyato et al. 2018).
+
+  Uses flax's `nn.SpectralNorm`: each call divides every weight matrix (a
+  conv kernel reshaped to (kh*kw*in, out)) by its largest singular value,
+  estimated by one power iteration from the vector `u` kept in the
+  'batch_stats' collection. In training (`train=True`, with 'batch_stats'
+  mutable) the iterated `u` is stored, so the estimate sharpens step by step;
+  in inference `u` is read, never written. `u` is model state like
+  BatchNorm's statistics: it is checkpointed with them, and the parameter
+  names of the wrapped layer do not change.
+  """
+  if not enabled:
+    return layer
+  normalised = nn.SpectralNorm(layer, n_steps=1, epsilon=1e-12)
+  return lambda *args, **kwargs: normalised(*args, update_stats=train, **kwargs)
 
 
 def batch_norm(train: bool, momentum: float, name: str | None = None):
@@ -54,6 +87,14 @@ def batch_norm(train: bool, momentum: float, name: str | None = None):
 
 
 leaky_relu = functools.partial(nn.leaky_relu, negative_slope=0.2)
+
+G_CONDITIONINGS = ('none', 'concat', 'cbn')
+D_CONDITIONINGS = ('none', 'concat', 'projection', 'acgan')
+
+
+def concat_classes(num_classes: int, conditioning: str) -> int:
+  """The class count to concatenate at the input: `num_classes` for 'concat', else 0."""
+  return num_classes if conditioning == 'concat' else 0
 
 
 def concat_label(z: jnp.ndarray, labels, num_classes: int) -> jnp.ndarray:
@@ -72,3 +113,55 @@ def concat_label_maps(x: jnp.ndarray, labels, num_classes: int) -> jnp.ndarray:
   maps = jnp.broadcast_to(onehot[:, None, None, :],
                           x.shape[:3] + (num_classes,))
   return jnp.concatenate([x, maps], axis=-1)
+
+
+class ConditionalBatchNorm(nn.Module):
+  """BatchNorm whose scale and shift are looked up per class (de Vries et al. 2017; SNGAN's G).
+
+  Normalisation and running statistics are shared; gamma starts at 1 and
+  beta at 0 for every class, so at initialisation it equals plain BatchNorm.
+  """
+  num_classes: int
+  momentum: float = 0.9
+
+  @nn.compact
+  def __call__(self, x, labels, *, train: bool):
+    x = nn.BatchNorm(use_running_average=not train, momentum=self.momentum,
+                     epsilon=1e-5, use_scale=False, use_bias=False)(x)
+    features = x.shape[-1]
+    gamma = nn.Embed(self.num_classes, features, name='scale',
+                     embedding_init=nn.initializers.ones)(labels)
+    beta = nn.Embed(self.num_classes, features, name='shift',
+                    embedding_init=nn.initializers.zeros)(labels)
+    shape = (x.shape[0],) + (1,) * (x.ndim - 2) + (features,)
+    return x * gamma.reshape(shape) + beta.reshape(shape)
+
+
+def generator_norm(train: bool, momentum: float, labels, num_classes: int,
+                   conditioning: str) -> Callable:
+  """G's BatchNorm: class-conditional under 'cbn', plain otherwise."""
+  if conditioning == 'cbn' and num_classes:
+    return lambda x: ConditionalBatchNorm(num_classes, momentum)(x, labels, train=train)
+  return batch_norm(train, momentum)
+
+
+def discriminator_output(logits: jnp.ndarray, features: jnp.ndarray, labels,
+                         num_classes: int, conditioning: str,
+                         spectral_norm: bool = False, train: bool = False):
+  """D's output from its unconditional logits (B,) and the features (B, F) they are linear in.
+
+  projection (Miyato & Koyama 2018): logits + <embed(y), features>.
+  acgan (Odena et al. 2017): {'logits': logits, 'class_logits': dense(features)},
+  a classifier head on the same features. Otherwise the logits unchanged.
+  """
+  if not num_classes:
+    return logits
+  if conditioning == 'projection':
+    embed = spectral(nn.Embed(num_classes, features.shape[-1], name='class_embed',
+                              embedding_init=glorot_init), spectral_norm, train)
+    return logits + jnp.sum(embed(labels) * features, axis=-1)
+  if conditioning == 'acgan':
+    head = spectral(dense(num_classes, name='class_head', kernel_init=glorot_init),
+                    spectral_norm, train)
+    return {'logits': logits, 'class_logits': head(features)}
+  return logits

@@ -9,9 +9,9 @@ use the standard epsilon.
 
 from __future__ import annotations
 
-from typing import Sequence
-
+import functools
 import math
+from typing import Sequence
 
 import flax.linen as nn
 import jax.numpy as jnp
@@ -24,14 +24,17 @@ class MLPGenerator(nn.Module):
   num_classes: int = 0
   bn_momentum: float = 0.9
   widths: Sequence[int] = (128, 256, 512, 1024)
+  conditioning: str = 'concat'
 
   @nn.compact
   def __call__(self, z, labels=None, *, train: bool):
-    x = layers.concat_label(z, labels, self.num_classes)
+    x = layers.concat_label(
+        z, labels, layers.concat_classes(self.num_classes, self.conditioning))
     for i, width in enumerate(self.widths):
       x = layers.dense(width)(x)
       if i > 0:
-        x = layers.batch_norm(train, self.bn_momentum)(x)
+        x = layers.generator_norm(train, self.bn_momentum, labels, self.num_classes,
+                                  self.conditioning)(x)
       x = layers.leaky_relu(x)
     x = layers.dense(math.prod(self.image_shape))(x)
     return jnp.tanh(x).reshape((-1, *self.image_shape))
@@ -40,11 +43,16 @@ class MLPGenerator(nn.Module):
 class MLPDiscriminator(nn.Module):
   num_classes: int = 0
   widths: Sequence[int] = (512, 256)
+  conditioning: str = 'concat'
+  spectral_norm: bool = False
 
   @nn.compact
   def __call__(self, x, labels=None, *, train: bool):
-    del train  # no BatchNorm or dropout in this D
-    x = layers.concat_label(x.reshape(x.shape[0], -1), labels, self.num_classes)
+    sn = functools.partial(layers.spectral, enabled=self.spectral_norm, train=train)
+    x = layers.concat_label(x.reshape(x.shape[0], -1), labels,
+                            layers.concat_classes(self.num_classes, self.conditioning))
     for width in self.widths:
-      x = layers.leaky_relu(layers.dense(width)(x))
-    return layers.dense(1)(x).reshape(x.shape[0])
+      x = layers.leaky_relu(sn(layers.dense(width))(x))
+    logits = sn(layers.dense(1))(x).reshape(x.shape[0])
+    return layers.discriminator_output(logits, x, labels, self.num_classes,
+                                       self.conditioning, self.spectral_norm, train)
