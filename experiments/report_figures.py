@@ -34,13 +34,6 @@ import numpy as np
 from gan_jax import errors
 
 FLAGS = flags.FLAGS
-config_flags.DEFINE_config_file('config', None, 'A config file in configs/.')
-flags.DEFINE_string('workdir', None, 'Training workdir; figures go to WORKDIR/figures.')
-flags.DEFINE_list('epochs', None, 'Epochs after which to draw a sample grid '
-                  '(default: the report\'s, see FIGURES).')
-flags.DEFINE_list('steps', None, 'Steps instead of epochs (for short runs).')
-flags.mark_flags_as_required(['config', 'workdir'])
-
 
 @dataclasses.dataclass(frozen=True)
 class ReportFigures:
@@ -211,5 +204,17 @@ def main(argv):
   print('Wrote ' + ', '.join(paths))
 
 
+def _define_flags():
+  # Defined only when run as a script: importing this module (tests) must not
+  # clash with other modules' flags such as gan_jax.generate's --workdir.
+  config_flags.DEFINE_config_file('config', None, 'A config file in configs/.')
+  flags.DEFINE_string('workdir', None, 'Training workdir; figures go to WORKDIR/figures.')
+  flags.DEFINE_list('epochs', None, 'Epochs after which to draw a sample grid '
+                    "(default: the report's, see FIGURES).")
+  flags.DEFINE_list('steps', None, 'Steps instead of epochs (for short runs).')
+  flags.mark_flags_as_required(['config', 'workdir'])
+
+
 if __name__ == '__main__':
+  _define_flags()
   app.run(main)

@@ -19,6 +19,8 @@ from PIL import Image
 from gan_jax import config as config_lib
 from gan_jax import data as data_lib
 from gan_jax import generate, models, reporting, train
+from experiments import report_figures
+from gan_jax import losses, steps
 from tests.conftest import REPO_ROOT, load_config_file
 
 CIFAR10_CLASSES = ('airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog',
@@ -53,9 +55,10 @@ def _config(name, **data):
   return config
 
 
-def _train_and_check(config, workdir, image_shape, label=None):
-  """Trains `config`; checks finite losses, moved weights, and generate's output."""
-  state = train.train_and_evaluate(config, workdir)
+def _train_and_check(config, workdir, image_shape, label=None, run=None):
+  """Trains `config` (with `run(config, workdir)` if given); checks finite losses, moved weights, generate."""
+  (run or train.train_and_evaluate)(config, workdir)
+  _, _, state = train.restore_setup(workdir)
   records = reporting.read_metrics(workdir)
   assert [r['step'] for r in records] == [1, 2]
   for key in ('d_loss_real', 'd_loss_fake', 'g_loss'):
@@ -83,13 +86,25 @@ def test_gan_resnet18d_trains_on_an_image_folder(tmp_path, cifar_like_folder):
   _train_and_check(config, str(tmp_path / 'run'), (32, 32, 3))
 
 
-def test_cgan_resnet18d_logs_the_similarity_loss_and_generates_labels(
+def test_cgan_resnet18d_report_figures_similarity_loss_and_labels(
     tmp_path, cifar_like_folder):
   config = _config('cgan_cifar10_resnet18d.py', source='folder', path=cifar_like_folder)
   assert config.loss.similarity_weight > 0 and config.model.d_conditioning == 'embed'
-  records = _train_and_check(config, str(tmp_path / 'run'), (32, 32, 3), label=7)
+  workdir = str(tmp_path / 'run')
+  # Trained by the figure script, in two stages (a resume in between).
+  records = _train_and_check(
+      config, workdir, (32, 32, 3), label=7,
+      run=lambda c, w: report_figures.reproduce(c, w, 'cgan_cifar10_resnet18d', steps=(1, 2)))
   assert all(np.isfinite(r['g_similarity_loss']) and r['g_similarity_loss'] > 0
              for r in records)
+  figures = sorted(os.listdir(os.path.join(workdir, 'figures')))
+  assert figures == ['README.txt', 'class_grid.png', 'loss_curves.png', 'real.png',
+                     'samples_step_1.png', 'samples_step_2.png']
+  with open(os.path.join(workdir, 'figures', 'README.txt')) as f:
+    assert 'gan-cgan-cifar10-a8-report.txt' in f.read()
+  # One row of per_class=1 image per class in the training grid: 10 rows.
+  grid = Image.open(os.path.join(workdir, 'figures', 'samples_step_2.png'))
+  assert grid.size == (2 + 34, 2 + 10 * 34)
 
 
 def test_cgan_resnet18d_on_the_shared_cifar10_folder(tmp_path, shared_cifar10_folder):
@@ -181,3 +196,53 @@ def test_embed_conditioning_is_refused_by_models_without_it():
   from gan_jax import errors  # pylint: disable=g-import-not-at-top
   with pytest.raises(errors.ConfigError, match="'embed' conditioning"):
     _models('dcgan32', 32, conditional=True, g_conditioning='embed')
+
+
+def test_similarity_loss_is_the_per_example_mean_squared_error():
+  a = jnp.arange(8.0).reshape(2, 2, 2, 1) / 8
+  b = jnp.zeros((2, 2, 2, 1))
+  np.testing.assert_allclose(losses.similarity_loss(a, b),
+                             [np.mean(np.square(np.arange(4) / 8)),
+                              np.mean(np.square(np.arange(4, 8) / 8))], rtol=1e-6)
+
+
+def _mlp_setup(similarity_weight, conditional=True):
+  config = config_lib.get_config()
+  config.model.update(dict(name='mlp', conditional=conditional, latent_dim=4,
+                           width_scale=1 / 32))
+  config.loss.similarity_weight = similarity_weight
+  info = data_lib.DatasetInfo((4, 4, 1), 3, ('a', 'b', 'c'), 8, 'test')
+  return config, train.build_setup(config, info)
+
+
+def test_g_pairs_its_images_with_the_real_batch_and_its_labels():
+  config, setup = _mlp_setup(similarity_weight=2.0)
+  state = setup.init_state()
+  rng = np.random.default_rng(0)
+  batch = {'image': jnp.asarray(rng.integers(0, 256, (1, 8, 4, 4, 1)), jnp.uint8),
+           'label': jnp.asarray([[0, 1, 2, 0, 1, 2, 0, 1]], jnp.int32)}
+  _, metrics = jax.jit(setup.train_step(config.train))(state, batch)
+  # Recompute what the G update saw: its noise key, the real batch's labels
+  # (not random ones) and the real images as the MSE target.
+  key = jax.random.split(jax.random.fold_in(state.rng, state.step), 2)[1]
+  z, random_labels = steps.sample_latents(key, setup.gan, 8)
+  real = steps.images_to_float(batch['image'][0])
+
+  def similarity(labels):
+    fake, _ = setup.gan.generator.apply(state.g.variables, z, labels, train=True,
+                                        mutable=['batch_stats'])
+    return float(jnp.mean(losses.similarity_loss(fake, real)))
+
+  logged = float(metrics['g_similarity_loss'])
+  np.testing.assert_allclose(logged, similarity(batch['label'][0]), rtol=1e-5)
+  assert not np.isclose(logged, similarity(random_labels), rtol=1e-5, atol=0)
+  _, without = _mlp_setup(similarity_weight=0.0)
+  _, plain = jax.jit(without.train_step(config.train))(without.init_state(), batch)
+  assert 'g_similarity_loss' not in plain
+
+
+def test_similarity_loss_needs_a_conditional_model():
+  from gan_jax import errors  # pylint: disable=g-import-not-at-top
+  config, setup = _mlp_setup(similarity_weight=1.0, conditional=False)
+  with pytest.raises(errors.ConfigError, match='similarity_weight'):
+    setup.train_step(config.train)
