@@ -196,7 +196,8 @@ def main(argv):
     raise app.UsageError(f'Unexpected arguments: {" ".join(argv[1:])}')
   if not FLAGS['verbosity'].present:
     logging.set_verbosity(logging.WARNING)
-  name = os.path.splitext(os.path.basename(FLAGS['config'].config_filename.split(':')[0]))[0]
+  filename = config_flags.get_config_filename(FLAGS['config']).split(':')[0]
+  name = os.path.splitext(os.path.basename(filename))[0]
   try:
     paths = reproduce(FLAGS.config, FLAGS.workdir, name, FLAGS.epochs, FLAGS.steps)
   except errors.GanJaxError as e:
