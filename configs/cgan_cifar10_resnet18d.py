@@ -27,7 +27,10 @@ Run (on the extracted shared JPEGs, see configs/gan_cifar10_resnet18d.py):
 Data: as configs/gan_cifar10_resnet18d.py (labels come from TFDS or from the
 class subfolders).
 
-CPU time: TBD
+CPU time: not measured: the shared 2-core machine this was written on ran
+at load average ~18 and the smallest config (dcgan_cifar10_dog) already took
+104 s/step there. Measure with
+  python -m benchmarks.report_configs_step_time --configs=cgan_cifar10_resnet18d.py
 """
 
 import importlib.util

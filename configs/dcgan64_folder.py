@@ -24,7 +24,10 @@ cropped and resized to 64x64):
   python -m gan_jax.main --config=configs/dcgan64_folder.py --workdir=runs/cats \\
       --config.data.path=/path/to/cats
 
-CPU time: TBD
+CPU time: not measured: the shared 2-core machine this was written on ran
+at load average ~18 and the smallest config (dcgan_cifar10_dog) already took
+104 s/step there. Measure with
+  python -m benchmarks.report_configs_step_time --configs=dcgan64_folder.py
 """
 
 from gan_jax.config import get_config as base_config

@@ -23,7 +23,10 @@ from Google Drive and may need a manual download, see the TFDS catalogue):
 --config.data.path=DIR. A folder of face images works too:
 --config.data.source=folder --config.data.path=DIR.
 
-CPU time: TBD
+CPU time: not measured: the shared 2-core machine this was written on ran
+at load average ~18 and the smallest config (dcgan_cifar10_dog) already took
+104 s/step there. Measure with
+  python -m benchmarks.report_configs_step_time --configs=dcgan_celeba.py
 """
 
 from gan_jax.config import get_config as base_config

@@ -20,7 +20,10 @@ configs/gan_cifar10.py):
   python -m gan_jax.main --config=configs/dcgan_cifar10_dog.py --workdir=runs/dcgan_dog \\
       --config.data.source=folder --config.data.path=/tmp/cifar10/train
 
-CPU time: TBD
+CPU time: measured on a shared 2-core CPU under load average ~17-19 (five
+other jobs), so far too slow to stand for this model: 104 s/step wall,
+15.9 CPU-s/step (batch 64; `python -m benchmarks.report_configs_step_time --configs=dcgan_cifar10_dog.py`).
+Re-measure on a quiet machine; the number mostly shows the contention.
 """
 
 from gan_jax.config import get_config as base_config

@@ -28,7 +28,10 @@ Data: TFDS `cifar10`, prepared once where there is internet
 per class, e.g. the shared JPEG copy of the 50,000 training images:
   mkdir -p /tmp/cifar10 && tar xzf ../shared/data/cifar10/cifar10-train-jpeg.tar.gz -C /tmp/cifar10
 
-CPU time: TBD
+CPU time: not measured: the shared 2-core machine this was written on ran
+at load average ~18 and the smallest config (dcgan_cifar10_dog) already took
+104 s/step there. Measure with
+  python -m benchmarks.report_configs_step_time --configs=gan_cifar10_resnet18d.py
 """
 
 from gan_jax.config import get_config as base_config
