@@ -36,6 +36,8 @@ CPU time: TBD
 import importlib.util
 import os
 
+from gan_jax import errors
+
 
 def _unconditional_recipe():
   """configs/gan_cifar10.py, loaded by path so this file works from any directory."""
@@ -55,6 +57,7 @@ def get_config(preset: str = ''):
     config.augment.transforms = ('diffaugment',)
     config.augment.diffaugment.policy = 'color,translation,cutout'
   elif preset:
-    raise ValueError(f'Unknown preset {preset!r} for configs/cgan_cifar10.py; '
-                     'the only preset is "diffaugment".')
+    raise errors.ConfigError(f'Unknown preset {preset!r} for configs/cgan_cifar10.py; '
+                             'the only preset is "diffaugment" (--config=configs/'
+                             'cgan_cifar10.py:diffaugment).')
   return config

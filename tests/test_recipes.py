@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
-from gan_jax import generate, reporting, train
+from gan_jax import errors, generate, reporting, train
 from tests.conftest import REPO_ROOT, load_config_file, tiny_config
 
 RECIPES = ['gan_cifar10.py', 'cgan_cifar10.py:diffaugment']
@@ -34,7 +34,7 @@ def _recipe(name, **data):
   config.train.n_disc = 1
   config.train.ema_start = 1
   config.model.width_scale = 1 / 16
-  config.sample.per_class = 1
+  config.sample.num, config.sample.per_class = 4, 1
   for key, value in data.items():
     config.data[key] = value
   return config
@@ -45,8 +45,10 @@ def _check_run(workdir, conditional):
   assert [r['step'] for r in records] == [2, 4]
   for key in ('d_loss_real', 'd_loss_fake', 'g_loss', 'd_grad_norm', 'g_grad_norm'):
     assert all(np.isfinite(r[key]) for r in records), key
-  images, labels, step = generate.generate(workdir, num=3, label=2 if conditional else None)
-  assert step == 4 and images.shape == (3, 32, 32, 3) and images.dtype == np.uint8
+  # As many images as the run's sample grid, so the sampler compiled for it is reused.
+  num = 10 if conditional else 4
+  images, labels, step = generate.generate(workdir, num=num, label=2 if conditional else None)
+  assert step == 4 and images.shape == (num, 32, 32, 3) and images.dtype == np.uint8
   assert (labels is not None and np.all(labels == 2)) if conditional else labels is None
 
 
@@ -67,3 +69,21 @@ def test_conditional_recipe_on_the_shared_cifar10_folder(tmp_path, shared_cifar1
   workdir = str(tmp_path / 'folder')
   train.train_and_evaluate(config, workdir)
   _check_run(workdir, conditional=True)
+
+
+def test_recipes_are_the_published_settings():
+  plain = load_config_file(os.path.join(REPO_ROOT, 'configs', 'gan_cifar10.py')).get_config()
+  cond_module = load_config_file(os.path.join(REPO_ROOT, 'configs', 'cgan_cifar10.py'))
+  for config in (plain, cond_module.get_config(), cond_module.get_config('diffaugment')):
+    assert (config.model.name, config.loss.name, config.train.n_disc) == ('sngan32', 'hinge', 5)
+    for opt in (config.optim.g, config.optim.d):
+      assert (opt.name, opt.lr, opt.b1, opt.b2) == ('adam', 2e-4, 0.0, 0.9)
+    assert config.train.ema_decay > 0
+  assert not plain.model.conditional and plain.augment.transforms == ()
+  cond = cond_module.get_config()
+  assert cond.model.conditional
+  assert (cond.model.g_conditioning, cond.model.d_conditioning) == ('cbn', 'projection')
+  assert cond.augment.transforms == ()
+  assert cond_module.get_config('diffaugment').augment.transforms == ('diffaugment',)
+  with pytest.raises(errors.ConfigError, match='diffaugment'):
+    cond_module.get_config('diffaugmnet')
