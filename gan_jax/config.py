@@ -67,6 +67,10 @@ def get_config() -> ml_collections.ConfigDict:
       name='nonsaturating',  # minimax | nonsaturating | hinge | wasserstein | least_squares
       label_smoothing=0.0,  # one-sided: D's real target 1 - this (BCE and least-squares losses)
       classifier_weight=1.0,  # ACGAN class cross-entropy weight (model.d_conditioning='acgan')
+      # Weight of the A8 report's MSE "similarity" term in G's loss: mean squared
+      # error between G(z, y) and a real image of class y (needs
+      # model.conditional); logged as g_similarity_loss. 0 is off.
+      similarity_weight=0.0,
   ))
 
   # Penalties on D's input gradient (gan_jax.regularizers); weight 0 is off.

@@ -46,6 +46,9 @@ class GANLoss:
   # Weight of the auxiliary-classifier (ACGAN) cross-entropy, used when D has
   # a classifier head (config.model.d_conditioning='acgan').
   classifier_weight: float = 1.0
+  # Weight of the MSE similarity between G(z, y) and a real image of class y
+  # in G's loss (the CIFAR-10 A8 report's cGAN); 0 is off.
+  similarity_weight: float = 0.0
 
 
 LOSSES: Registry[GANLoss] = Registry('loss', 'config.loss.name')
@@ -106,9 +109,18 @@ def build(loss_config: ml_collections.ConfigDict) -> GANLoss:
     target = 1.0 - smoothing
     real_to = loss.d_real_to
     loss = dataclasses.replace(loss, d_real=lambda logits: real_to(logits, target))
-  return dataclasses.replace(loss, classifier_weight=loss_config.classifier_weight)
+  if loss_config.similarity_weight < 0:
+    raise errors.ConfigError(f'config.loss.similarity_weight={loss_config.similarity_weight} '
+                             'must be >= 0 (0 turns the MSE similarity term off).')
+  return dataclasses.replace(loss, classifier_weight=loss_config.classifier_weight,
+                             similarity_weight=loss_config.similarity_weight)
 
 
 def classifier_loss(class_logits: Array, labels: Array) -> Array:
   """Per-example cross-entropy of an auxiliary classifier head (ACGAN, Odena et al. 2017)."""
   return optax.softmax_cross_entropy_with_integer_labels(class_logits, labels)
+
+
+def similarity_loss(generated: Array, real: Array) -> Array:
+  """Per-example mean squared error between paired images (the A8 report's mse_simuloss)."""
+  return jnp.mean(jnp.square(generated - real), axis=tuple(range(1, generated.ndim)))

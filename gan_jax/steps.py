@@ -18,7 +18,10 @@ Every batch D sees first goes through `d_input` (config.augment), with one
 shared key for the real and the generated batch of a D update. D's loss adds
 the penalties of `regularizer` (config.reg) and, when D has an auxiliary
 classifier head (ACGAN), its class cross-entropy on real and generated images;
-G's loss adds the cross-entropy on its own images.
+G's loss adds the cross-entropy on its own images and, when
+`loss.similarity_weight` > 0, the MSE between its images and a real batch
+whose labels it borrows (G update i pairs with D update i's real batch,
+modulo n_disc), logged as `g_similarity_loss`.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
+from gan_jax import errors
 from gan_jax import losses as losses_lib
 from gan_jax.losses import GANLoss
 from gan_jax.models import GANModels, split_output
@@ -101,6 +105,10 @@ def make_train_step(gan: GANModels, loss: GANLoss,
   ema_decay, ema_start = train_config.ema_decay, train_config.ema_start
   d_input = d_input or _no_transform
   regularizer = regularizer or _no_regularizer
+  if loss.similarity_weight and not gan.num_classes:
+    raise errors.ConfigError(
+        'config.loss.similarity_weight pairs generated and real images of the same '
+        'class, so it needs config.model.conditional=True (and labelled data).')
 
   def noise(key: jax.Array, batch_size: int, given):
     if given is None:
@@ -165,20 +173,30 @@ def make_train_step(gan: GANModels, loss: GANLoss,
     return _apply_updates(d, grads, d_tx, stats), metrics
 
   def g_update(g: NetState, d: NetState, key: jax.Array, batch_size: int,
-               step: jax.Array, given=None):
+               step: jax.Array, real: dict, given=None):
     z, labels = noise(key, batch_size, given)
+    if loss.similarity_weight:
+      labels = real['label']
     aug_key = jax.random.fold_in(key, 1)
 
     def loss_fn(params):
       fake, g_upd = G.apply({'params': params, 'batch_stats': g.batch_stats},
                             z, labels, train=True, mutable=['batch_stats'])
+      extra = {}
+      if loss.similarity_weight:
+        extra['g_similarity_loss'] = jnp.mean(
+            losses_lib.similarity_loss(fake, images_to_float(real['image'])))
       fake = d_input(fake, aug_key, jax.random.fold_in(aug_key, 2), step)
       out, d_upd = D.apply(d.variables, fake, labels, train=True,
                            mutable=['batch_stats'])
       logits, extras = split_output(out)
       g_loss = jnp.mean(loss.g(logits))
-      extra = _classifier_terms(extras, labels, 'g_class')
-      total = g_loss + (loss.classifier_weight * extra['g_class_loss'] if extra else 0.0)
+      extra.update(_classifier_terms(extras, labels, 'g_class'))
+      total = g_loss
+      if 'g_class_loss' in extra:
+        total += loss.classifier_weight * extra['g_class_loss']
+      if 'g_similarity_loss' in extra:
+        total += loss.similarity_weight * extra['g_similarity_loss']
       return total, (g_loss, extra, g_upd.get('batch_stats', {}),
                      d_upd.get('batch_stats', {}))
 
@@ -210,6 +228,7 @@ def make_train_step(gan: GANModels, loss: GANLoss,
     g = state.g
     for i in range(n_gen):
       g, d, m = g_update(g, d, g_keys[i], batch_size, state.step,
+                         jax.tree.map(lambda x: x[i % n_disc], d_batch),
                          None if g_noise is None else g_noise[i])
       updates.append(m)
     metrics = {k: jnp.mean(jnp.stack([m[k] for m in updates if k in m]))

@@ -21,7 +21,7 @@ import flax.linen as nn
 import ml_collections
 
 from gan_jax import errors
-from gan_jax.models import dcgan, layers, mlp, mlp2d, resnet
+from gan_jax.models import cifar_resnet, dcgan, dcgan64, layers, mlp, mlp2d, resnet
 from gan_jax.registry import Registry
 
 MODELS = Registry('model', 'config.model.name')
@@ -123,6 +123,48 @@ for _size in resnet.ARCHITECTURES:
   MODELS.register(f'sngan{_size}')(_sngan(_size))
 
 
+def _g_without_spectral_norm(name: str, cfg) -> bool:
+  g_sn, d_sn = _spectral_norm(cfg, 'none')
+  if g_sn:
+    raise errors.ConfigError(f"{name} supports spectral norm in D only: "
+                             "config.model.spectral_norm='d' or 'none'.")
+  return d_sn
+
+
+@MODELS.register('resnet18d')
+def _resnet18d(cfg, image_shape, num_classes):
+  """The CIFAR-10 A8 report's GAN: ResNet-18 D, transposed-conv G with avgpool and dense."""
+  _require_size('resnet18d', image_shape, 32)
+  d_sn = _g_without_spectral_norm('resnet18d', cfg)
+  cond, s = _conditioning(cfg), cfg.width_scale
+  return (cifar_resnet.AvgPoolGenerator(
+              tuple(image_shape), num_classes, cfg.bn_momentum,
+              _scaled(cifar_resnet.AvgPoolGenerator.widths, s), cond['g']),
+          cifar_resnet.ResNet18Discriminator(
+              num_classes, cfg.bn_momentum,
+              _scaled(cifar_resnet.ResNet18Discriminator.widths, s), cond['d'], d_sn))
+
+
+def _dcgan64(name: str, generator, discriminator):
+  def build_dcgan64(cfg, image_shape, num_classes):
+    _require_size(name, image_shape, 64)
+    d_sn = _g_without_spectral_norm(name, cfg)
+    cond, s = _conditioning(cfg), cfg.width_scale
+    return (generator(image_shape[2], num_classes, cfg.bn_momentum,
+                      _scaled(generator.widths, s), cond['g']),
+            discriminator(num_classes, cfg.bn_momentum, _scaled(discriminator.widths, s),
+                          cond['d'], d_sn))
+  return build_dcgan64
+
+
+MODELS.register('dcgan64')(_dcgan64('dcgan64', dcgan64.Generator64, dcgan64.Discriminator64))
+MODELS.register('dcgan64_wide')(
+    _dcgan64('dcgan64_wide', dcgan64.WideGenerator64, dcgan64.WideDiscriminator64))
+
+# The models whose G and D implement the 'embed' conditioning of `layers`.
+EMBED_CONDITIONING = ('resnet18d', 'dcgan64', 'dcgan64_wide')
+
+
 def split_output(output: Any) -> tuple[Any, dict]:
   """D's output -> (logits (B,), extra outputs such as {'class_logits': (B, C)})."""
   if isinstance(output, dict):
@@ -163,6 +205,11 @@ def build(model_config: ml_collections.ConfigDict, image_shape: Sequence[int],
       raise errors.ConfigError(
           f'config.model.{key}={model_config[key]!r} conditions on the class, which '
           'needs config.model.conditional=True (and labelled data).')
+  uses_embed = 'embed' in (model_config.g_conditioning, model_config.d_conditioning)
+  if uses_embed and model_config.name not in EMBED_CONDITIONING:
+    raise errors.ConfigError(
+        f"'embed' conditioning is implemented by the models {', '.join(EMBED_CONDITIONING)}, "
+        f'not by {model_config.name!r}; use concat, cbn, projection or acgan there.')
   if model_config.width_scale <= 0:
     raise errors.ConfigError(f'config.model.width_scale={model_config.width_scale} '
                              'must be positive.')

@@ -88,8 +88,12 @@ def batch_norm(train: bool, momentum: float, name: str | None = None):
 
 leaky_relu = functools.partial(nn.leaky_relu, negative_slope=0.2)
 
-G_CONDITIONINGS = ('none', 'concat', 'cbn')
-D_CONDITIONINGS = ('none', 'concat', 'projection', 'acgan')
+G_CONDITIONINGS = ('none', 'concat', 'cbn', 'embed')
+D_CONDITIONINGS = ('none', 'concat', 'projection', 'acgan', 'embed')
+# 'embed' (the CIFAR-10 A8 report's cGAN): a dense layer lifts the one-hot
+# class; G concatenates the result to z (`embed_label`), D reshapes it to one
+# extra input channel (`embed_label_map`). Only the models in
+# `gan_jax.models.EMBED_CONDITIONING` call these hooks.
 
 
 def concat_classes(num_classes: int, conditioning: str) -> int:
@@ -165,3 +169,36 @@ def discriminator_output(logits: jnp.ndarray, features: jnp.ndarray, labels,
                     spectral_norm, train)
     return {'logits': logits, 'class_logits': head(features)}
   return logits
+
+
+def embed_label(z: jnp.ndarray, labels, num_classes: int, features: int) -> jnp.ndarray:
+  """Appends dense(one_hot(labels)) of `features` units to a vector input ('embed')."""
+  if not num_classes:
+    return z
+  onehot = nn.one_hot(labels, num_classes, dtype=z.dtype)
+  return jnp.concatenate([z, dense(features, name='label_embed')(onehot)], axis=-1)
+
+
+def embed_label_map(x: jnp.ndarray, labels, num_classes: int) -> jnp.ndarray:
+  """Appends dense(one_hot(labels)), reshaped to one H x W map, as an input channel ('embed')."""
+  if not num_classes:
+    return x
+  onehot = nn.one_hot(labels, num_classes, dtype=x.dtype)
+  height, width = x.shape[1:3]
+  label_map = dense(height * width, name='label_embed')(onehot)
+  return jnp.concatenate([x, label_map.reshape(-1, height, width, 1)], axis=-1)
+
+
+def condition_vector(z: jnp.ndarray, labels, num_classes: int,
+                     conditioning: str) -> jnp.ndarray:
+  """G's input under 'concat' or 'embed' (the embedding as wide as z); `z` otherwise."""
+  if conditioning == 'embed':
+    return embed_label(z, labels, num_classes, z.shape[-1])
+  return concat_label(z, labels, concat_classes(num_classes, conditioning))
+
+
+def condition_maps(x: jnp.ndarray, labels, num_classes: int, conditioning: str) -> jnp.ndarray:
+  """D's input under 'concat' or 'embed'; `x` otherwise."""
+  if conditioning == 'embed':
+    return embed_label_map(x, labels, num_classes)
+  return concat_label_maps(x, labels, concat_classes(num_classes, conditioning))

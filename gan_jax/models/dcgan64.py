@@ -1,0 +1,120 @@
+"""DCGANs at 64x64: Radford et al.'s (CelebA, as in the PyTorch tutorial) and the cats/anime report's wider one.
+
+`Generator64` / `Discriminator64` (model `dcgan64`): G z(1x1) -> ConvT 512
+(k4, s1) 4x4 -> 256 -> 128 -> 64 (k4, s2, p1) -> ConvT 3 (k4, s2, p1) 64x64,
+BatchNorm and ReLU between, tanh out; D mirrors it: conv 64 (k4, s2, p1,
+LeakyReLU 0.2, no BatchNorm) -> 128 -> 256 -> 512 (BatchNorm, LeakyReLU) ->
+conv 1 (k4, s1, p0) logit.
+
+`WideGenerator64` / `WideDiscriminator64` (model `dcgan64_wide`), the
+TensorFlow code of ../shared/reports/dcgan64-cats-anime-report.txt:
+G dense z -> 8x8x1024, BatchNorm, ReLU; ConvT 512/256/128 (k4, s2, 'SAME'),
+each BatchNorm and LeakyReLU; conv 3 (k4, s1, 'SAME'); tanh. D: 5x5 convs
+128/256/512/1024 with strides 1/2/2/2 ('SAME'), each BatchNorm and
+LeakyReLU; flatten; dense logit. TF's default initialiser (Glorot uniform,
+zero bias) and padding are kept. Gaussian instance noise on D's input is
+`config.augment`'s 'instance_noise', not part of the model.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Sequence
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+from gan_jax.models import layers
+
+
+class Generator64(nn.Module):
+  """Radford et al.'s DCGAN G for 64x64."""
+  channels: int = 3
+  num_classes: int = 0
+  bn_momentum: float = 0.9
+  widths: Sequence[int] = (512, 256, 128, 64)
+  conditioning: str = 'concat'
+
+  @nn.compact
+  def __call__(self, z, labels=None, *, train: bool):
+    norm = functools.partial(layers.generator_norm, train, self.bn_momentum, labels,
+                             self.num_classes, self.conditioning)
+    x = layers.condition_vector(z, labels, self.num_classes, self.conditioning)
+    x = x[:, None, None, :]
+    x = nn.relu(norm()(layers.conv_transpose(self.widths[0], 4, 1, 0, use_bias=False)(x)))
+    for features in self.widths[1:]:
+      x = nn.relu(norm()(layers.conv_transpose(features, 4, 2, 1, use_bias=False)(x)))
+    return jnp.tanh(layers.conv_transpose(self.channels, 4, 2, 1, use_bias=False)(x))
+
+
+class Discriminator64(nn.Module):
+  """Radford et al.'s DCGAN D for 64x64."""
+  num_classes: int = 0
+  bn_momentum: float = 0.9
+  widths: Sequence[int] = (64, 128, 256, 512)
+  conditioning: str = 'concat'
+  spectral_norm: bool = False
+
+  @nn.compact
+  def __call__(self, x, labels=None, *, train: bool):
+    sn = functools.partial(layers.spectral, enabled=self.spectral_norm, train=train)
+    x = layers.condition_maps(x, labels, self.num_classes, self.conditioning)
+    x = layers.leaky_relu(sn(layers.conv(self.widths[0], 4, 2, 1, use_bias=False))(x))
+    for features in self.widths[1:]:
+      x = sn(layers.conv(features, 4, 2, 1, use_bias=False))(x)
+      x = layers.leaky_relu(layers.batch_norm(train, self.bn_momentum)(x))
+    features = x.reshape(x.shape[0], -1)   # the 4x4 conv below is linear in these
+    logits = sn(layers.conv(1, 4, 1, 0, use_bias=False))(x).reshape(x.shape[0])
+    return layers.discriminator_output(logits, features, labels, self.num_classes,
+                                       self.conditioning, self.spectral_norm, train)
+
+
+def _tf_conv_transpose(features: int) -> nn.ConvTranspose:
+  return nn.ConvTranspose(features, (4, 4), strides=(2, 2), padding='SAME',
+                          kernel_init=layers.glorot_init)
+
+
+def _tf_conv(features: int, kernel: int, stride: int) -> nn.Conv:
+  return nn.Conv(features, (kernel, kernel), strides=(stride, stride), padding='SAME',
+                 kernel_init=layers.glorot_init)
+
+
+class WideGenerator64(nn.Module):
+  """The cats/anime report's G: dense to 8x8x1024, three ConvT to 64x64, k4 conv, tanh."""
+  channels: int = 3
+  num_classes: int = 0
+  bn_momentum: float = 0.99
+  widths: Sequence[int] = (1024, 512, 256, 128)
+  conditioning: str = 'concat'
+
+  @nn.compact
+  def __call__(self, z, labels=None, *, train: bool):
+    norm = functools.partial(layers.generator_norm, train, self.bn_momentum, labels,
+                             self.num_classes, self.conditioning)
+    x = layers.condition_vector(z, labels, self.num_classes, self.conditioning)
+    x = layers.dense(8 * 8 * self.widths[0], kernel_init=layers.glorot_init)(x)
+    x = nn.relu(norm()(x)).reshape(-1, 8, 8, self.widths[0])
+    for features in self.widths[1:]:
+      x = layers.leaky_relu(norm()(_tf_conv_transpose(features)(x)))
+    return jnp.tanh(_tf_conv(self.channels, 4, 1)(x))
+
+
+class WideDiscriminator64(nn.Module):
+  """The cats/anime report's D: 5x5 convs 128 -> 1024 (strides 1, 2, 2, 2), BatchNorm, LeakyReLU, dense logit."""
+  num_classes: int = 0
+  bn_momentum: float = 0.99
+  widths: Sequence[int] = (128, 256, 512, 1024)
+  conditioning: str = 'concat'
+  spectral_norm: bool = False
+
+  @nn.compact
+  def __call__(self, x, labels=None, *, train: bool):
+    sn = functools.partial(layers.spectral, enabled=self.spectral_norm, train=train)
+    x = layers.condition_maps(x, labels, self.num_classes, self.conditioning)
+    for features, stride in zip(self.widths, (1, 2, 2, 2)):
+      x = sn(_tf_conv(features, 5, stride))(x)
+      x = layers.leaky_relu(layers.batch_norm(train, self.bn_momentum)(x))
+    features = x.reshape(x.shape[0], -1)
+    logits = sn(layers.dense(1, kernel_init=layers.glorot_init))(features).reshape(x.shape[0])
+    return layers.discriminator_output(logits, features, labels, self.num_classes,
+                                       self.conditioning, self.spectral_norm, train)
