@@ -110,6 +110,30 @@ def get_config() -> ml_collections.ConfigDict:
       per_class=10,         # columns per class row in a conditional grid
   ))
 
+  # Evaluation (gan_jax/metrics; README "Evaluation"). Numbers are written with
+  # their protocol: sample count, reference data and feature space.
+  config.eval = ml_collections.ConfigDict(dict(
+      every=0,              # evaluate during training every N steps (and at the end); 0 = never
+      metrics=(),           # evaluator names, e.g. ('cls_fd', 'cls_cov'); see gan_jax.metrics.evaluators
+      best_metric='',       # keep the best checkpoint by this metric in WORKDIR/checkpoints_best; '' = off
+      num=10_000,           # generated samples per evaluation
+      num_reference=10_000, # reference images: a seeded subset of the data (0 = all of it)
+      reference_split='',   # data split of the reference; '' = config.data.split (the training data)
+      batch_size=500,       # images per jitted call, split over all devices
+      seed=0,               # seeds the evaluation noise, the reference subset and KID's subsets
+      inception_weights='', # converted FID Inception dir; '' = $GAN_JAX_INCEPTION_WEIGHTS or the cache
+      classifier='',        # domain classifier dir (python -m gan_jax.metrics.classifier)
+      cache_dir='',         # reference statistics and weights; '' = $GAN_JAX_CACHE_DIR or ~/.cache/gan_jax
+      kid_subsets=100,      # KID: number of subsets ...
+      kid_subset_size=1000, # ... and their size (Binkowski et al.)
+      pr_k=3,               # precision/recall: k of the k-NN balls (Kynkaanniemi et al.)
+      dup_num=1000,         # cls_dups: near-duplicate pairs among this many samples
+      dup_quantile=1e-4,    # cls_dups threshold: this quantile of reference pair distances ...
+      dup_threshold=0.0,    # ... unless this absolute distance is > 0
+      modes_num=26_000,     # stacked_modes: samples (26,000 in the PacGAN/VEEGAN protocol)
+      probe_num=5_000,      # probe: labelled real images, 80% to fit and 20% to score
+  ))
+
   config.lock()
   return config
 
@@ -177,6 +201,14 @@ def validate(config: ml_collections.ConfigDict) -> None:
       (config.model.latent_dim >= 1, 'model.latent_dim', 'must be at least 1'),
       (config.sample.num >= 1, 'sample.num', 'must be at least 1'),
       (config.sample.per_class >= 1, 'sample.per_class', 'must be at least 1'),
+      (config.eval.every >= 0, 'eval.every', 'must be >= 0 (0: no evaluation during training)'),
+      (config.eval.num >= 2, 'eval.num', 'must be at least 2'),
+      (config.eval.num_reference >= 0, 'eval.num_reference', 'must be >= 0 (0: all)'),
+      (config.eval.batch_size >= 1, 'eval.batch_size', 'must be at least 1'),
+      (not config.eval.every or config.eval.metrics, 'eval.metrics',
+       'must name at least one evaluator when eval.every > 0'),
+      (not config.eval.best_metric or config.eval.every, 'eval.best_metric',
+       'needs eval.every > 0'),
   ]
   for ok, key, requirement in checks:
     if not ok:

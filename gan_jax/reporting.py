@@ -78,7 +78,7 @@ class Reporter:
       self._bar.update(steps)
 
   def write(self, step: int, metrics: dict, steps_per_sec: float | None = None,
-            images_per_sec: float | None = None) -> None:
+            images_per_sec: float | None = None, console: bool = True) -> None:
     if not self.is_main:
       return
     record = {'step': step, **{k: float(v) for k, v in metrics.items()}}
@@ -91,7 +91,8 @@ class Reporter:
       if key != 'step':
         self._tb.add_scalar(key, value, step)
     self._tb.flush()
-    self.message(self._console_line(record))
+    if console:
+      self.message(self._console_line(record))
 
   def _console_line(self, r: dict) -> str:
     pct = 100 * r['step'] / self.num_steps

@@ -70,12 +70,13 @@ def build_setup(config: ml_collections.ConfigDict, info: DatasetInfo) -> Setup:
                augment.build(config.augment), regularizers.build(config.reg))
 
 
-def restore_setup(workdir: str, step: int | None = None):
+def restore_setup(workdir: str, step: int | None = None,
+                  checkpoint_subdir: str = 'checkpoints'):
   """(config, setup, state) of a finished or running training workdir, on all devices."""
   config = config_lib.load_from_workdir(workdir)
   info = load_data_info(workdir)
   setup = build_setup(config, info)
-  ckpt = checkpoint_lib.Checkpointer(os.path.join(workdir, 'checkpoints'))
+  ckpt = checkpoint_lib.Checkpointer(os.path.join(workdir, checkpoint_subdir))
   if ckpt.latest_step() is None:
     raise errors.ConfigError(f'No checkpoint in {ckpt.directory}: the run has '
                              'not saved one yet.')
@@ -180,6 +181,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> state
   train_step = train_step.lower(state, batch).compile()
   say(f'Compiled the train step in {time.perf_counter() - compile_start:.1f}s')
 
+  evaluate = None
+  if config.eval.every:  # imported only when used: evaluation pulls in the metrics stack
+    from gan_jax.metrics import hook  # pylint: disable=g-import-not-at-top
+    evaluate = hook.PeriodicEvaluation(config, workdir, source, setup.gan, mesh, reporter)
+
   sample = sampling.make_sampler(setup.gan)
   grid_z, grid_labels, grid_cols = sampling.grid_latents(
       config.seed, setup.gan, config.sample.num, config.sample.per_class)
@@ -214,7 +220,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> state
         images = jax.device_get(sample(state.sampling_variables(), grid_z, grid_labels))
         grids.save_grid(images, os.path.join(workdir, 'samples', f'step_{step:07d}.png'),
                         grid_cols)
+
+      if evaluate is not None and _due(step, config.eval.every, last):
+        _check_finite(pending, step - len(pending), ckpt)
+        interval_start += evaluate(step, state)  # keep steps/s a training rate
   finally:
+    if evaluate is not None:
+      evaluate.close()
     ckpt.wait()
     ckpt.close()
     reporter.close()

@@ -6,6 +6,8 @@ import gzip
 import importlib.util
 import os
 import struct
+import subprocess
+import sys
 import tarfile
 
 import jax
@@ -15,17 +17,10 @@ import pytest
 from gan_jax import config as config_lib
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def _shared_root() -> str:
-  """../shared next to the repo, else $GAN_JAX_SHARED (for checkouts elsewhere, e.g. worktrees)."""
-  beside = os.path.join(REPO_ROOT, '..', 'shared')
-  if os.path.isdir(beside) or not os.environ.get('GAN_JAX_SHARED'):
-    return beside
-  return os.environ['GAN_JAX_SHARED']
-
-
-SHARED = _shared_root()
+# ../shared beside the repository, else $GAN_JAX_SHARED (a worktree elsewhere).
+SHARED = next((p for p in (os.path.join(REPO_ROOT, '..', 'shared'),
+                           os.environ.get('GAN_JAX_SHARED', ''))
+               if p and os.path.isdir(p)), os.path.join(REPO_ROOT, '..', 'shared'))
 SHARED_MNIST = os.path.join(SHARED, 'data', 'mnist')
 SHARED_CIFAR10_TAR = os.path.join(SHARED, 'data', 'cifar10', 'cifar10-train-jpeg.tar.gz')
 
@@ -34,6 +29,14 @@ SHARED_CIFAR10_TAR = os.path.join(SHARED, 'data', 'cifar10', 'cifar10-train-jpeg
 jax.config.update('jax_compilation_cache_dir',
                   os.path.join(os.environ.get('TMPDIR', '/tmp'), 'gan_jax_test_jax_cache'))
 jax.config.update('jax_persistent_cache_min_compile_time_secs', 0.5)
+
+
+def run_on_simulated_devices(script: str, num_devices: int = 4) -> subprocess.CompletedProcess:
+  """Runs `script` in a fresh Python with `num_devices` CPU devices (fixed when JAX starts)."""
+  env = dict(os.environ, XLA_FLAGS=f'--xla_force_host_platform_device_count={num_devices}',
+             PYTHONPATH=REPO_ROOT + os.pathsep + os.environ.get('PYTHONPATH', ''))
+  return subprocess.run([sys.executable, '-c', script], cwd=REPO_ROOT, env=env,
+                        capture_output=True, text=True, timeout=600)
 
 
 def make_config(**overrides):

@@ -56,7 +56,7 @@ def test_command_line_overrides_and_errors(tmp_path):
 
   bad_value = _main(f'--workdir={tmp_path}', '--config.train.batch_size=7',
                     '--config.train.num_steps=1', '--config.data.source=idx',
-                    '--config.data.path=/nonexistent')
+                    f'--config.data.path={tmp_path / "missing"}')
   assert bad_value.returncode != 0 and 'not a directory' in bad_value.stderr
   assert 'Traceback' not in bad_value.stderr
 

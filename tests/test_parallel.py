@@ -6,12 +6,9 @@ the two runs differ. Runs in a subprocess because the device count is fixed
 when JAX starts.
 """
 
-import os
-import subprocess
-import sys
 import textwrap
 
-from tests.conftest import REPO_ROOT
+from tests.conftest import run_on_simulated_devices
 
 SCRIPT = textwrap.dedent('''
     import jax, numpy as np
@@ -54,9 +51,6 @@ SCRIPT = textwrap.dedent('''
 
 
 def test_four_devices_equal_one_device():
-  env = dict(os.environ, XLA_FLAGS='--xla_force_host_platform_device_count=4',
-             PYTHONPATH=REPO_ROOT + os.pathsep + os.environ.get('PYTHONPATH', ''))
-  result = subprocess.run([sys.executable, '-c', SCRIPT], cwd=REPO_ROOT, env=env,
-                          capture_output=True, text=True, timeout=600)
+  result = run_on_simulated_devices(SCRIPT, 4)
   assert result.returncode == 0, result.stderr[-3000:]
   assert 'OK' in result.stdout

@@ -12,7 +12,7 @@ from absl import logging
 import ml_collections
 
 from gan_jax import errors
-from gan_jax.data import digits, folder, idx, tfds_source
+from gan_jax.data import digits, folder, idx, stacked_mnist, tfds_source
 from gan_jax.data.source import (ArraySource, BadExampleError, DatasetInfo,
                                  SubsetSource, materialize, select_classes)
 from gan_jax.registry import Registry
@@ -22,6 +22,7 @@ SOURCES.register('digits')(digits.load)
 SOURCES.register('idx')(idx.load)
 SOURCES.register('folder')(folder.FolderSource)
 SOURCES.register('tfds')(tfds_source.TfdsSource)
+SOURCES.register('stacked_mnist')(stacked_mnist.StackedMnistSource)
 
 # Sources decoded into memory once, instead of on every access.
 _DECODE_ONCE = ('folder',)

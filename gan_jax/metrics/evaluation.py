@@ -1,0 +1,217 @@
+"""Evaluation of a run: samples, reference data, cached features, and evaluators looked up by name.
+
+An `Evaluation` is built once per run (it holds the loaded feature extractors
+and the reference data) and scores any number of `SampleSet`s: the generator
+at some step, or real images (the floor). Evaluators are registered in
+`EVALUATORS` (`gan_jax.metrics.evaluators` defines them); each returns
+`Metric`s, every value carrying its protocol: how many samples, against which
+reference, in which feature space. Adding an evaluator never touches the
+training loop or the command line.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from typing import Callable
+
+import jax
+import ml_collections
+import numpy as np
+
+from gan_jax import errors, parallel
+from gan_jax.data import pipeline
+from gan_jax.metrics import cache, extractors
+from gan_jax.registry import Registry
+
+
+@dataclasses.dataclass(frozen=True)
+class Metric:
+  value: float
+  protocol: str
+  higher_is_better: bool
+  extra: dict = dataclasses.field(default_factory=dict)   # e.g. std, counts
+
+  def to_dict(self) -> dict:
+    return {'value': self.value, **self.extra, 'protocol': self.protocol,
+            'higher_is_better': self.higher_is_better}
+
+
+@dataclasses.dataclass(frozen=True)
+class Evaluator:
+  fn: Callable                 # (Evaluation, SampleSet) -> {name: Metric}
+  description: str
+
+
+EVALUATORS: Registry[Evaluator] = Registry('evaluator', 'config.eval.metrics')
+
+
+def register(name: str, description: str):
+  def decorator(fn):
+    EVALUATORS.register(name)(Evaluator(fn, description))
+    return fn
+  return decorator
+
+
+def reference_data_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """`config.data`, with `config.eval.reference_split` as its split when set."""
+  if not config.eval.reference_split:
+    return config.data
+  data_config = config.data.copy_and_resolve_references()
+  with data_config.unlocked():
+    data_config.split = config.eval.reference_split
+  return data_config
+
+
+class SampleSet:
+  """Images to score, drawn on demand: `take(n)` is always the first n of one fixed stream."""
+
+  def __init__(self, draw: Callable[[int], tuple[np.ndarray, np.ndarray | None]],
+               description: str, gan=None, state=None, is_real: bool = False):
+    self._draw = draw
+    self.description = description
+    self.gan = gan              # GANModels, for evaluators that look inside G or D
+    self.state = state          # the GANState scored (None for real data)
+    self.is_real = is_real
+    self._images = np.zeros((0,), np.uint8)
+    self._labels = None
+    self._features: dict = {}
+
+  def take(self, n: int) -> tuple[np.ndarray, np.ndarray | None]:
+    if len(self._images) < n:
+      self._images, self._labels = self._draw(n)
+      self._features = {}
+    return self._images[:n], (None if self._labels is None else self._labels[:n])
+
+  def features(self, extractor: extractors.Extractor, n: int) -> dict:
+    key = (extractor.name, n)
+    if key not in self._features:
+      self._features[key] = extractor(self.take(n)[0])
+    return self._features[key]
+
+
+class Evaluation:
+  """Everything evaluation loads once per run: extractors and the reference data."""
+
+  def __init__(self, config: ml_collections.ConfigDict, source=None, mesh=None,
+               inception_weights: str = '', log=print):
+    self.config = config
+    self.ec = config.eval
+    self.data_config = reference_data_config(config)
+    if source is None or self.data_config is not config.data:
+      from gan_jax import data as data_lib  # pylint: disable=g-import-not-at-top
+      source = data_lib.build_source(self.data_config)
+    self.source = source
+    self.info = source.info
+    self.mesh = mesh or parallel.make_mesh()
+    self.log = log
+    self._inception_weights = inception_weights
+    self._classifier_path = self.ec.classifier
+    self._extractors: dict = {}
+    self._reference_features: dict = {}
+    self._sampler = None
+    # All the data when it has fewer images than asked; the protocol says how many.
+    num_ref = min(self.ec.num_reference or len(source), len(source))
+    order = np.random.default_rng(self.ec.seed).permutation(len(source))
+    self.reference_indices = np.sort(order[:num_ref])
+    self.unused_indices = order[num_ref:]   # for scoring real data disjoint from the reference
+    self.reference_description = (
+        f'{num_ref} reference images of {self.info.description}'
+        + ('' if num_ref == len(source) else f' (seeded subset, seed {self.ec.seed})'))
+
+  # --- feature extractors -----------------------------------------------------------
+  def extractor(self, name: str) -> extractors.Extractor:
+    if name not in self._extractors:
+      from gan_jax.metrics import inception_weights  # pylint: disable=g-import-not-at-top
+      if name == 'inception':
+        path = inception_weights.resolve_path(self._inception_weights,
+                                              self.ec.inception_weights, self.ec.cache_dir)
+        self._extractors[name] = extractors.inception(path, self.mesh, self.ec.batch_size)
+      elif name == 'classifier':
+        if not self._classifier_path:
+          raise errors.ConfigError(
+              'The cls_* metrics need a domain classifier: train one with python -m '
+              'gan_jax.metrics.classifier --config=... --out=DIR and pass '
+              '--config.eval.classifier=DIR (gan_jax.evaluate: --classifier=DIR).')
+        self._extractors[name] = extractors.classifier(self._classifier_path, self.mesh,
+                                                       self.ec.batch_size)
+      else:
+        raise KeyError(name)
+    return self._extractors[name]
+
+  # --- reference data ---------------------------------------------------------------
+  def reference_images(self, indices=None) -> tuple[np.ndarray, np.ndarray]:
+    batch = pipeline.fetch(self.source, self.reference_indices if indices is None else indices)
+    return np.asarray(batch['image'], np.uint8), np.asarray(batch['label'], np.int32)
+
+  def reference_features(self, extractor_name: str) -> dict:
+    """Features of the reference images, computed once per (extractor, data, subset) and cached."""
+    if extractor_name not in self._reference_features:
+      ext = self.extractor(extractor_name)
+      description = {
+          'extractor': ext.fingerprint, 'data': self.info.description,
+          'data_config': self.data_config.to_dict(), 'num': len(self.reference_indices),
+          'seed': self.ec.seed, 'kind': 'reference_features'}
+      directory = os.path.join(cache.cache_dir(self.ec.cache_dir), 'reference')
+      arrays, path = cache.cached_arrays(
+          directory, extractor_name, description,
+          lambda: ext(self.reference_images()[0]))
+      self.log(f'Reference features ({extractor_name}): {path}')
+      self._reference_features[extractor_name] = arrays
+    return self._reference_features[extractor_name]
+
+  def reference_stats(self, extractor_name: str, key: str) -> dict:
+    from gan_jax.metrics import frechet  # pylint: disable=g-import-not-at-top
+    cache_key = (extractor_name, key, 'stats')
+    if cache_key not in self._reference_features:
+      self._reference_features[cache_key] = frechet.statistics(
+          self.reference_features(extractor_name)[key])
+    return self._reference_features[cache_key]
+
+  # --- sample sets ------------------------------------------------------------------
+  def generator_samples(self, gan, state, step: int) -> SampleSet:
+    """G's samples (EMA weights when kept, BatchNorm in inference mode), seeded by config.eval.seed."""
+    from gan_jax import sampling  # pylint: disable=g-import-not-at-top
+    from gan_jax.metrics import batching  # pylint: disable=g-import-not-at-top
+    variables = jax.device_put(state.sampling_variables(), parallel.replicated(self.mesh))
+    if self._sampler is None or self._sampler[0] is not gan:  # compiled once per run
+      self._sampler = (gan, batching.jit_batched(
+          lambda zl, v: sampling.to_uint8(gan.generator.apply(v, zl[0], zl[1], train=False)),
+          self.mesh, 1))
+    fn = self._sampler[1]
+    key = jax.random.PRNGKey(self.ec.seed)
+
+    def draw(n):
+      z, labels = sampling.latents(key, gan, n)
+      images = batching.map_batched(fn, (np.asarray(z), np.asarray(labels)),
+                                    self.ec.batch_size, self.mesh, variables)
+      return images, (np.asarray(labels) if gan.num_classes else None)
+
+    ema = ' (EMA weights)' if state.ema else ''
+    return SampleSet(draw, f'G at step {step}{ema}', gan=gan, state=state)
+
+  def real_samples(self) -> SampleSet:
+    """Real images disjoint from the reference subset, scored like G's samples: the floor."""
+    def draw(n):
+      if n > len(self.unused_indices):
+        raise errors.ConfigError(
+            f'Scoring {n} real images needs {n} images outside the '
+            f'{len(self.reference_indices)}-image reference subset, but only '
+            f'{len(self.unused_indices)} remain of {len(self.source)}. Lower --num or '
+            'config.eval.num_reference so that they add up to at most the dataset size.')
+      images, labels = self.reference_images(self.unused_indices[:n])
+      return images, (labels if self.info.num_classes else None)
+    return SampleSet(draw, f'real images of {self.info.description} outside the reference',
+                     is_real=True)
+
+  # --- running ------------------------------------------------------------------------
+  def run(self, samples: SampleSet, names) -> dict:
+    """{metric name: Metric} of every evaluator in `names`, in order."""
+    from gan_jax.metrics import evaluators  # pylint: disable=g-import-not-at-top,unused-import
+    results = {}
+    for name in names:
+      start = time.perf_counter()
+      results.update(EVALUATORS.get(name).fn(self, samples))
+      self.log(f'  {name}: {time.perf_counter() - start:.1f}s')
+    return results
