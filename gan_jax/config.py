@@ -52,6 +52,7 @@ def get_config() -> ml_collections.ConfigDict:
 
   config.model = ml_collections.ConfigDict(dict(
       name='dcgan28',       # see gan_jax.models.MODELS
+      family='gan',         # gan | vae: the train step (gan_jax.families); model 'vae' needs 'vae'
       latent_dim=100,
       conditional=False,    # class-conditional G and D, as the two keys below say
       g_conditioning='concat',  # none | concat (one-hot to z) | cbn (class-conditional BatchNorm)
@@ -82,6 +83,13 @@ def get_config() -> ml_collections.ConfigDict:
       diffaugment=dict(policy='color,translation,cutout',
                        translation=0.125,  # max shift, fraction of the image size
                        cutout=0.5),        # side of the zeroed square, fraction of the size
+  ))
+
+  # The VAE family (model.family='vae', gan_jax.vae): loss = NLL + beta * KL.
+  config.vae = ml_collections.ConfigDict(dict(
+      beta=1.0,             # weight of the KL term; 1 = the ELBO, > 1 = beta-VAE
+      likelihood='bernoulli',  # bernoulli (pixels as probabilities) | gaussian (fixed std)
+      sigma=0.1,            # gaussian likelihood: std on [-1, 1] pixels
   ))
 
   config.optim = ml_collections.ConfigDict(dict(

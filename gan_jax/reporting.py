@@ -19,7 +19,8 @@ METRICS_FILE = 'metrics.jsonl'
 # Console column order and short names; other metrics go to the files only.
 _CONSOLE = (('d_loss_real', 'd_real_loss'), ('d_loss_fake', 'd_fake_loss'),
             ('g_loss', 'g_loss'), ('d_acc_real', 'acc_real'),
-            ('d_acc_fake', 'acc_fake'), ('d_real', 'D(x)'), ('d_fake', 'D(G(z))'))
+            ('d_acc_fake', 'acc_fake'), ('d_real', 'D(x)'), ('d_fake', 'D(G(z))'),
+            ('loss', 'loss'), ('recon_nll', 'recon_nll'), ('kl', 'kl'))  # VAE family
 
 
 def read_metrics(workdir: str) -> list[dict]:

@@ -26,6 +26,7 @@ from gan_jax import checkpoint as checkpoint_lib
 from gan_jax import config as config_lib
 from gan_jax import data as data_lib
 from gan_jax import errors
+from gan_jax import families
 from gan_jax import losses as losses_lib
 from gan_jax import models as models_lib
 from gan_jax import optim
@@ -52,10 +53,12 @@ class Setup:
   init_state: Callable[[], state_lib.GANState]
   d_input: Callable | None = None        # config.augment: transforms of D's inputs
   regularizer: Callable | None = None    # config.reg: penalties added to D's loss
+  step_maker: Callable | None = None     # config.model.family's (gan_jax.families)
 
   def train_step(self, train_config: ml_collections.ConfigDict):
     """The pure `step(state, batch) -> (state, metrics)` of this setup (not jitted)."""
-    return steps.make_train_step(self.gan, self.loss, self.g_tx, self.d_tx, train_config,
+    make = self.step_maker or steps.make_train_step
+    return make(self.gan, self.loss, self.g_tx, self.d_tx, train_config,
                                  d_input=self.d_input, regularizer=self.regularizer)
 
 
@@ -67,7 +70,8 @@ def build_setup(config: ml_collections.ConfigDict, info: DatasetInfo) -> Setup:
   init_state = functools.partial(state_lib.create, gan, g_tx, d_tx, config.seed,
                                  use_ema=config.train.ema_decay > 0)
   return Setup(gan, losses_lib.build(config.loss), g_tx, d_tx, init_state,
-               augment.build(config.augment), regularizers.build(config.reg))
+               augment.build(config.augment), regularizers.build(config.reg),
+               families.step_maker(config))
 
 
 def restore_setup(workdir: str, step: int | None = None,

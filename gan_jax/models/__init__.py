@@ -21,7 +21,7 @@ import flax.linen as nn
 import ml_collections
 
 from gan_jax import errors
-from gan_jax.models import dcgan, layers, mlp, resnet
+from gan_jax.models import dcgan, layers, mlp, resnet, vae
 from gan_jax.registry import Registry
 
 MODELS = Registry('model', 'config.model.name')
@@ -118,6 +118,20 @@ def _sngan(size: int):
 
 for _size in resnet.ARCHITECTURES:
   MODELS.register(f'sngan{_size}')(_sngan(_size))
+
+
+@MODELS.register('vae')
+def _vae(cfg, image_shape, num_classes):
+  """Conditional VAE (model.family='vae'): (decoder, encoder) in the (G, D) slots."""
+  if image_shape[0] % 4 or image_shape[0] != image_shape[1]:
+    raise errors.ConfigError(f'Model vae needs square images with a side divisible by 4 '
+                             f'(28, 32, ...), got {image_shape[0]}x{image_shape[1]}.')
+  if cfg.g_conditioning not in ('none', 'concat') or cfg.d_conditioning not in ('none', 'concat'):
+    raise errors.ConfigError("Model vae conditions by concatenation only: set "
+                             "config.model.g_conditioning and d_conditioning to 'concat'.")
+  widths = _scaled((32, 64, 128), cfg.width_scale)
+  return (vae.Decoder(tuple(image_shape), num_classes, widths),
+          vae.Encoder(cfg.latent_dim, num_classes, widths))
 
 
 def split_output(output: Any) -> tuple[Any, dict]:
