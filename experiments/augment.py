@@ -141,9 +141,9 @@ def train_generator(config_path, real_dir, workdir, steps, batch, seed, data_fla
 
 
 def generate_per_class(workdir: str, num: int, seed: int):
-  from gan_jax import generate, train  # pylint: disable=g-import-not-at-top
+  from gan_jax import dataset_export, train  # pylint: disable=g-import-not-at-top
   _, setup, state = train.restore_setup(workdir)
-  images, labels = zip(*generate.generate_batches(setup, state, num, seed=seed,
+  images, labels = zip(*dataset_export.generate_batches(setup, state, num, seed=seed,
                                                   batch_size=500, per_class=True))
   return np.concatenate(images), np.concatenate(labels)
 

@@ -1,15 +1,18 @@
-"""Generator families (`config.model.family`): which train step the trainer runs.
+"""Generator families (`config.model.family`): which train step the trainer runs, and how G samples.
 
 Every family keeps the GAN state layout and calling conventions (see
 `gan_jax.models`), so the trainer, sampling, `generate` and evaluation are
-shared; a family only supplies its step maker, with the signature of
-`gan_jax.steps.make_train_step`. 'gan' is the default adversarial step.
+shared; a family supplies its step maker, with the signature of
+`gan_jax.steps.make_train_step`, and may adapt the built models (the DDPM
+sets `GANModels.sampler`, its reverse process). 'gan' is the default.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 
+import numpy as np
 import ml_collections
 
 from gan_jax import errors
@@ -40,6 +43,23 @@ def _vae(config):
   vae.check_config(config)
   return functools.partial(vae.make_train_step, beta=config.vae.beta,
                            likelihood=config.vae.likelihood, sigma=config.vae.sigma)
+
+
+@register('ddpm', models=('ddpm_unet',))
+def _ddpm(config):
+  from gan_jax import diffusion  # pylint: disable=g-import-not-at-top
+  diffusion.check_config(config.ddpm)
+  return functools.partial(diffusion.make_train_step, ddpm=config.ddpm)
+
+
+def adapt_models(config: ml_collections.ConfigDict, gan):
+  """The family's view of the built models (identity but for the DDPM)."""
+  if config.model.family != 'ddpm':
+    return gan
+  from gan_jax import diffusion  # pylint: disable=g-import-not-at-top
+  diffusion.check_config(config.ddpm)
+  gan = dataclasses.replace(gan, latent_dim=int(np.prod(gan.image_shape)))
+  return dataclasses.replace(gan, sampler=diffusion.make_sampler(gan, config.ddpm))
 
 
 def step_maker(config: ml_collections.ConfigDict):

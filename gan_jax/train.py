@@ -63,7 +63,8 @@ class Setup:
 
 
 def build_setup(config: ml_collections.ConfigDict, info: DatasetInfo) -> Setup:
-  gan = models_lib.build(config.model, info.image_shape, info.num_classes)
+  gan = families.adapt_models(
+      config, models_lib.build(config.model, info.image_shape, info.num_classes))
   tc = config.train
   g_tx = optim.build(config.optim.g, tc.num_steps * tc.n_gen)
   d_tx = optim.build(config.optim.d, tc.num_steps * tc.n_disc)

@@ -21,7 +21,7 @@ import flax.linen as nn
 import ml_collections
 
 from gan_jax import errors
-from gan_jax.models import dcgan, layers, mlp, resnet, vae
+from gan_jax.models import dcgan, ddpm, layers, mlp, resnet, vae
 from gan_jax.registry import Registry
 
 MODELS = Registry('model', 'config.model.name')
@@ -34,6 +34,9 @@ class GANModels:
   latent_dim: int
   num_classes: int          # 0 when the model is unconditional
   image_shape: tuple        # (H, W, C) of generated images
+  # `sampler(variables, z, labels) -> images in [-1, 1]` when drawing is more
+  # than one G call (the DDPM's reverse process); None: G(z, labels).
+  sampler: Any = None
 
 
 def _require_size(name: str, image_shape: Sequence[int], size: int) -> None:
@@ -132,6 +135,16 @@ def _vae(cfg, image_shape, num_classes):
   widths = _scaled((32, 64, 128), cfg.width_scale)
   return (vae.Decoder(tuple(image_shape), num_classes, widths),
           vae.Encoder(cfg.latent_dim, num_classes, widths))
+
+
+@MODELS.register('ddpm_unet')
+def _ddpm_unet(cfg, image_shape, num_classes):
+  """The DDPM's noise-predicting U-Net (model.family='ddpm'); no discriminator."""
+  if image_shape[0] % 4 or image_shape[0] != image_shape[1]:
+    raise errors.ConfigError(f'Model ddpm_unet needs square images with a side divisible '
+                             f'by 4 (28, 32, ...), got {image_shape[0]}x{image_shape[1]}.')
+  return (ddpm.UNet(tuple(image_shape), num_classes, _scaled((32, 64, 64), cfg.width_scale)),
+          ddpm.NoDiscriminator())
 
 
 def split_output(output: Any) -> tuple[Any, dict]:
