@@ -235,17 +235,17 @@ def run_study(*, workdir, data_config, per_class, synthetic_per_class, num_test,
           f'{record["accuracy"][arm]:.4f}')
     per_seed.append(record)
 
-  results = {
-      'data': info.description, 'per_class': per_class,
-      'synthetic_per_class': synthetic_per_class, 'num_test': len(test_idx),
-      'seeds': list(seeds), 'generators': dict(generators), 'gen_steps': gen_steps,
-      'gen_batch': gen_batch, 'cls_steps': cls_steps, 'cls_batch': cls_batch,
-      'judge_steps': judge_steps, 'judge_test_accuracy': judge_acc, 'flip': flip,
-      'shift': shift, 'per_seed': per_seed,
-      'wall_seconds': time.perf_counter() - study_start,
-  }
-  with open(os.path.join(workdir, 'results.json'), 'w') as f:
-    json.dump(results, f, indent=2)
+    results = {
+        'data': info.description, 'per_class': per_class,
+        'synthetic_per_class': synthetic_per_class, 'num_test': len(test_idx),
+        'seeds': list(seeds), 'generators': dict(generators), 'gen_steps': gen_steps,
+        'gen_batch': gen_batch, 'cls_steps': cls_steps, 'cls_batch': cls_batch,
+        'judge_steps': judge_steps, 'judge_test_accuracy': judge_acc, 'flip': flip,
+        'shift': shift, 'per_seed': per_seed, 'complete': seed == seeds[-1],
+        'wall_seconds': time.perf_counter() - study_start,
+    }
+    with open(os.path.join(workdir, 'results.json'), 'w') as f:   # after every seed
+      json.dump(results, f, indent=2)
   write_figure(results, os.path.join(workdir, 'accuracy.png'))
   return results
 
