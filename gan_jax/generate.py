@@ -31,7 +31,7 @@ from gan_jax.dataset_export import (MANIFEST_FILE, class_folder_names,  # pylint
 FLAGS = flags.FLAGS
 flags.DEFINE_string('workdir', None, 'Workdir of a training run.')
 flags.DEFINE_integer('num', 64, 'Number of images to generate.')
-flags.DEFINE_string('out', None, 'Output .npz file.')
+flags.DEFINE_string('out', None, "Output .npz file, or a directory (ending in '/') for PNG class folders.")
 flags.DEFINE_string('grid', None, 'Also write the first images as a grid PNG here.')
 flags.DEFINE_integer('label', None, 'Class of every image (conditional models); '
                      'default: classes drawn uniformly.')

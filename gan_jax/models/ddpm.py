@@ -71,7 +71,6 @@ class UNet(nn.Module):
     for level, width in reversed(list(enumerate(self.widths))):
       h = ResBlock(width)(jnp.concatenate([h, skips[level]], -1), emb)
       if level > 0:
-        b, hh, ww, c = h.shape
         h = jnp.repeat(jnp.repeat(h, 2, 1), 2, 2)   # nearest-neighbour upsampling
         h = nn.Conv(self.widths[level - 1], (3, 3))(h)
     h = nn.silu(nn.GroupNorm(min(8, h.shape[-1]))(h))
