@@ -10,7 +10,12 @@ Run:
   python -m gan_jax.main --config=configs/cvae_mnist.py --workdir=runs/cvae_mnist \
       --config.data.source=idx --config.data.path=DIR_WITH_IDX_FILES
 
-CPU step time: CPU_TIME_MNIST
+CPU step time: 1.56 s per step at batch 128 (the study ran it at batch 64: ~3
+steps/s at the same load), measured with `python -m
+benchmarks.family_step_time --steps=2 --rounds=1 configs/cvae_mnist.py
+configs/ddpm_mnist.py configs/cvae_cifar10.py configs/ddpm_cifar10.py` on a
+2-core CPU shared with other jobs (load average ~15), so inflated several-
+fold; re-measure on a quiet machine.
 """
 
 from gan_jax.config import get_config as base_config
