@@ -10,10 +10,11 @@ Run:
   python -m gan_jax.main --config=configs/ddpm_cifar10.py --workdir=runs/ddpm_cifar10 \
       --config.data.source=folder --config.data.path=/tmp/cifar10/train
 
-CPU step time: 139.7 s per step at batch 128 (measured with `python -m
-benchmarks.family_step_time --steps=2 --rounds=1 configs/ddpm_cifar10.py` on a
-2-core CPU shared with other jobs, load average ~15: inflated; re-measure on a
-quiet machine). A GPU job.
+CPU step time: 139.7 s per step at batch 128, measured with `python -m
+benchmarks.family_step_time --steps=2 --rounds=1 configs/cvae_mnist.py
+configs/ddpm_mnist.py configs/cvae_cifar10.py configs/ddpm_cifar10.py` on a
+2-core CPU shared with other jobs (load average ~15), so inflated several-
+fold; re-measure on a quiet machine. A GPU job.
 """
 
 from gan_jax.config import get_config as base_config
