@@ -53,6 +53,7 @@ def get_config() -> ml_collections.ConfigDict:
 
   config.model = ml_collections.ConfigDict(dict(
       name='dcgan28',       # see gan_jax.models.MODELS
+      family='gan',         # gan | vae | ddpm (gan_jax.families); models vae, ddpm_unet need theirs
       latent_dim=100,
       conditional=False,    # class-conditional G and D, as the two keys below say
       g_conditioning='concat',  # none | concat (one-hot to z) | cbn (class-conditional BatchNorm)
@@ -88,6 +89,24 @@ def get_config() -> ml_collections.ConfigDict:
       diffaugment=dict(policy='color,translation,cutout',
                        translation=0.125,  # max shift, fraction of the image size
                        cutout=0.5),        # side of the zeroed square, fraction of the size
+  ))
+
+  # The VAE family (model.family='vae', gan_jax.vae): loss = NLL + beta * KL.
+  config.vae = ml_collections.ConfigDict(dict(
+      beta=1.0,             # weight of the KL term; 1 = the ELBO, > 1 = beta-VAE
+      likelihood='bernoulli',  # bernoulli (pixels as probabilities) | gaussian (fixed std)
+      sigma=0.1,            # gaussian likelihood: std on [-1, 1] pixels
+  ))
+
+  # The DDPM family (model.family='ddpm', gan_jax.diffusion).
+  config.ddpm = ml_collections.ConfigDict(dict(
+      timesteps=1000,       # T of the forward process
+      schedule='linear',    # linear (Ho et al.) | cosine (Nichol & Dhariwal)
+      sampler='ddim',       # ddim | ancestral (all T steps)
+      sample_steps=50,      # DDIM steps
+      eta=0.0,              # DDIM noise: 0 deterministic, 1 ~ ancestral
+      guidance=0.0,         # classifier-free guidance weight w; 0 = plain conditional
+      p_uncond=0.1,         # training: probability of dropping the label (needed for guidance)
   ))
 
   config.optim = ml_collections.ConfigDict(dict(

@@ -1,12 +1,19 @@
-"""Command line for sampling a trained run: images to an .npz, optionally a grid PNG.
+"""Command line for sampling a trained run: images to an .npz or to an image folder.
 
   python -m gan_jax.generate --workdir=DIR --num=N --out=FILE.npz [--grid=FILE.png] [--label=K]
+  python -m gan_jax.generate --workdir=DIR --num=N --out=OUT_DIR/ [--per_class]
 
 The npz holds `images` (uint8, N x H x W x C) and, for conditional models,
 `labels` (int32, N); for a 2D-lab run (config.trainer='toy2d') it holds
-`points` (float32, N x 2) instead. Samples come from the EMA generator when
-the run keeps one, in inference mode, from the latest checkpoint unless
---step is given.
+`points` (float32, N x 2) instead. An --out ending in '/' (or an existing
+directory, or --format=png) writes PNG files instead, one subfolder per class
+(flat for an unconditional model), ready for the `folder` data source, plus
+OUT_DIR/manifest.json with the checkpoint step, seed, counts and the run's
+config. Folder output streams: each batch is written before the next is
+drawn, so 100,000 images need the memory of one batch. --per_class makes
+--num a count per class. Samples come from the EMA generator when the run
+keeps one, in inference mode, from the latest checkpoint unless --step is
+given.
 """
 
 from __future__ import annotations
@@ -21,47 +28,45 @@ from absl import logging
 import numpy as np
 
 from gan_jax import errors
+from gan_jax.dataset_export import (MANIFEST_FILE, class_folder_names,  # pylint: disable=unused-import
+                                    generate_batches, write_folder)
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string('workdir', None, 'Workdir of a training run.')
 flags.DEFINE_integer('num', 64, 'Number of images to generate.')
-flags.DEFINE_string('out', None, 'Output .npz file.')
+flags.DEFINE_string('out', None, "Output .npz file, or a directory (ending in '/') for PNG class folders.")
 flags.DEFINE_string('grid', None, 'Also write the first images as a grid PNG here.')
 flags.DEFINE_integer('label', None, 'Class of every image (conditional models); '
                      'default: classes drawn uniformly.')
 flags.DEFINE_integer('seed', 0, 'Seed of the noise (and labels).')
 flags.DEFINE_integer('batch_size', 256, 'Images generated per device call.')
 flags.DEFINE_integer('step', None, 'Checkpoint step to load; default: the latest.')
+flags.DEFINE_bool('per_class', False, 'Folder output: --num images for every class.')
+flags.DEFINE_enum('format', 'auto', ['auto', 'npz', 'png'],
+                  "auto: png folder if --out ends in '/' or is a directory, else npz.")
+
 flags.mark_flags_as_required(['workdir', 'out'])
 
 
 def generate(workdir: str, num: int, seed: int = 0, label: int | None = None,
              batch_size: int = 256, step: int | None = None):
   """Returns (images uint8 [num, H, W, C], labels int32 [num] or None, checkpoint step)."""
-  import jax  # pylint: disable=g-import-not-at-top  (slow: JAX)
-  from gan_jax import sampling, train  # pylint: disable=g-import-not-at-top
-
   if num < 1:
     raise errors.ConfigError(f'--num must be at least 1, got {num}.')
+  from gan_jax import train  # pylint: disable=g-import-not-at-top  (slow: JAX)
   _, setup, state = train.restore_setup(workdir, step)
-  gan = setup.gan
-  if len(gan.image_shape) == 1:
+  if len(setup.gan.image_shape) == 1:
     raise errors.ConfigError(f'{workdir} is a 2D-lab run: its samples are points; use '
                              'generate_points (the command line does).')
-  if label is not None and not gan.num_classes:
-    raise errors.ConfigError('--label needs a conditional model; this run is '
-                             'unconditional (config.model.conditional=False).')
-  sample = sampling.make_sampler(gan)
-  variables = state.sampling_variables()
-  key = jax.random.PRNGKey(seed)
-  images, labels = [], []
-  for start in range(0, num, batch_size):
-    n = min(batch_size, num - start)
-    z, batch_labels = sampling.latents(jax.random.fold_in(key, start), gan, n, label)
-    images.append(np.asarray(jax.device_get(sample(variables, z, batch_labels))))
-    labels.append(np.asarray(batch_labels))
-  labels = np.concatenate(labels).astype(np.int32) if gan.num_classes else None
+  images, labels = zip(*generate_batches(setup, state, num, seed, label, batch_size))
+  labels = np.concatenate(labels) if setup.gan.num_classes else None
   return np.concatenate(images), labels, int(state.step)
+
+
+def _folder_output(out: str, fmt: str) -> bool:
+  if fmt != 'auto':
+    return fmt == 'png'
+  return out.endswith(('/', os.sep)) or os.path.isdir(out)
 
 
 def generate_points(workdir: str, num: int, seed: int = 0, batch_size: int = 256,
@@ -107,6 +112,17 @@ def main(argv):
       _write_points(generate_points(FLAGS.workdir, FLAGS.num, FLAGS.seed, FLAGS.batch_size,
                                     FLAGS.step))
       return
+    if _folder_output(FLAGS.out, FLAGS.format):
+      manifest = write_folder(FLAGS.workdir, FLAGS.out, FLAGS.num, FLAGS.seed, FLAGS.label,
+                              FLAGS.batch_size, FLAGS.step, FLAGS.per_class)
+      print(f'Wrote {manifest["num_images"]} PNG images from step '
+            f'{manifest["checkpoint_step"]} to {FLAGS.out} '
+            f'({len(manifest["counts"])} folder(s)); manifest in '
+            f'{os.path.join(FLAGS.out, MANIFEST_FILE)}')
+      return
+    if FLAGS.per_class:
+      raise errors.ConfigError('--per_class writes an image folder: give an --out ending '
+                               "in '/' (or --format=png).")
     images, labels, step = generate(FLAGS.workdir, FLAGS.num, FLAGS.seed,
                                     FLAGS.label, FLAGS.batch_size, FLAGS.step)
   except errors.GanJaxError as e:

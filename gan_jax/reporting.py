@@ -20,7 +20,8 @@ METRICS_FILE = 'metrics.jsonl'
 _CONSOLE = (('d_loss_real', 'd_real_loss'), ('d_loss_fake', 'd_fake_loss'),
             ('g_loss', 'g_loss'), ('g_similarity_loss', 'mse_sim'), ('d_acc_real', 'acc_real'),
             ('d_acc_fake', 'acc_fake'), ('d_real', 'D(x)'), ('d_fake', 'D(G(z))'),
-            ('sliced_wasserstein', 'SW2'), ('modes', 'modes'), ('hq_percent', 'HQ%'))
+            ('sliced_wasserstein', 'SW2'), ('modes', 'modes'), ('hq_percent', 'HQ%'),
+            ('loss', 'loss'), ('recon_nll', 'recon_nll'), ('kl', 'kl'))  # VAE family
 
 
 def read_metrics(workdir: str) -> list[dict]:

@@ -19,11 +19,18 @@ def to_uint8(images: jax.Array) -> jax.Array:
   return jnp.clip(jnp.round((images + 1.0) * 127.5), 0, 255).astype(jnp.uint8)
 
 
+def draw(gan: GANModels, variables, z, labels) -> jax.Array:
+  """G's images in [-1, 1] for noise z, in inference mode (traceable)."""
+  if gan.sampler is not None:   # e.g. the DDPM's reverse process
+    return gan.sampler(variables, z, labels)
+  return gan.generator.apply(variables, z, labels, train=False)
+
+
 def make_sampler(gan: GANModels):
   """Returns jitted `sample(variables, z, labels) -> uint8 images (N, H, W, C)`."""
   @jax.jit
   def sample(variables, z, labels):
-    return to_uint8(gan.generator.apply(variables, z, labels, train=False))
+    return to_uint8(draw(gan, variables, z, labels))
   return sample
 
 

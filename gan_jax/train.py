@@ -30,6 +30,7 @@ from gan_jax import config as config_lib
 from gan_jax import data as data_lib
 from gan_jax import distributed
 from gan_jax import errors
+from gan_jax import families
 from gan_jax import losses as losses_lib
 from gan_jax import models as models_lib
 from gan_jax import optim
@@ -57,22 +58,26 @@ class Setup:
   init_state: Callable[[], state_lib.GANState]
   d_input: Callable | None = None        # config.augment: transforms of D's inputs
   regularizer: Callable | None = None    # config.reg: penalties added to D's loss
+  step_maker: Callable | None = None     # config.model.family's (gan_jax.families)
 
   def train_step(self, train_config: ml_collections.ConfigDict):
     """The pure `step(state, batch) -> (state, metrics)` of this setup (not jitted)."""
-    return steps.make_train_step(self.gan, self.loss, self.g_tx, self.d_tx, train_config,
+    make = self.step_maker or steps.make_train_step
+    return make(self.gan, self.loss, self.g_tx, self.d_tx, train_config,
                                  d_input=self.d_input, regularizer=self.regularizer)
 
 
 def build_setup(config: ml_collections.ConfigDict, info: DatasetInfo) -> Setup:
-  gan = models_lib.build(config.model, info.image_shape, info.num_classes)
+  gan = families.adapt_models(
+      config, models_lib.build(config.model, info.image_shape, info.num_classes))
   tc = config.train
   g_tx = optim.build(config.optim.g, tc.num_steps * tc.n_gen)
   d_tx = optim.build(config.optim.d, tc.num_steps * tc.n_disc)
   init_state = functools.partial(state_lib.create, gan, g_tx, d_tx, config.seed,
                                  use_ema=config.train.ema_decay > 0)
   return Setup(gan, losses_lib.build(config.loss), g_tx, d_tx, init_state,
-               augment.build(config.augment), regularizers.build(config.reg))
+               augment.build(config.augment), regularizers.build(config.reg),
+               families.step_maker(config))
 
 
 def restore_setup(workdir: str, step: int | None = None,

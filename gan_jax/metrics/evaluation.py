@@ -177,7 +177,7 @@ class Evaluation:
     variables = jax.device_put(state.sampling_variables(), parallel.replicated(self.mesh))
     if self._sampler is None or self._sampler[0] is not gan:  # compiled once per run
       self._sampler = (gan, batching.jit_batched(
-          lambda zl, v: sampling.to_uint8(gan.generator.apply(v, zl[0], zl[1], train=False)),
+          lambda zl, v: sampling.to_uint8(sampling.draw(gan, v, zl[0], zl[1])),
           self.mesh, 1))
     fn = self._sampler[1]
     key = jax.random.PRNGKey(self.ec.seed)

@@ -21,7 +21,7 @@ import flax.linen as nn
 import ml_collections
 
 from gan_jax import errors
-from gan_jax.models import cifar_resnet, dcgan, dcgan64, layers, mlp, mlp2d, resnet
+from gan_jax.models import cifar_resnet, dcgan, dcgan64, ddpm, layers, mlp, mlp2d, resnet, vae
 from gan_jax.registry import Registry
 
 MODELS = Registry('model', 'config.model.name')
@@ -34,6 +34,9 @@ class GANModels:
   latent_dim: int
   num_classes: int          # 0 when the model is unconditional
   image_shape: tuple        # (H, W, C) of generated images
+  # `sampler(variables, z, labels) -> images in [-1, 1]` when drawing is more
+  # than one G call (the DDPM's reverse process); None: G(z, labels).
+  sampler: Any = None
 
 
 def _require_size(name: str, image_shape: Sequence[int], size: int) -> None:
@@ -163,6 +166,30 @@ MODELS.register('dcgan64_wide')(
 
 # The models whose G and D implement the 'embed' conditioning of `layers`.
 EMBED_CONDITIONING = ('resnet18d', 'dcgan64', 'dcgan64_wide')
+
+
+@MODELS.register('vae')
+def _vae(cfg, image_shape, num_classes):
+  """Conditional VAE (model.family='vae'): (decoder, encoder) in the (G, D) slots."""
+  if image_shape[0] % 4 or image_shape[0] != image_shape[1]:
+    raise errors.ConfigError(f'Model vae needs square images with a side divisible by 4 '
+                             f'(28, 32, ...), got {image_shape[0]}x{image_shape[1]}.')
+  if cfg.g_conditioning not in ('none', 'concat') or cfg.d_conditioning not in ('none', 'concat'):
+    raise errors.ConfigError("Model vae conditions by concatenation only: set "
+                             "config.model.g_conditioning and d_conditioning to 'concat'.")
+  widths = _scaled((32, 64, 128), cfg.width_scale)
+  return (vae.Decoder(tuple(image_shape), num_classes, widths),
+          vae.Encoder(cfg.latent_dim, num_classes, widths))
+
+
+@MODELS.register('ddpm_unet')
+def _ddpm_unet(cfg, image_shape, num_classes):
+  """The DDPM's noise-predicting U-Net (model.family='ddpm'); no discriminator."""
+  if image_shape[0] % 4 or image_shape[0] != image_shape[1]:
+    raise errors.ConfigError(f'Model ddpm_unet needs square images with a side divisible '
+                             f'by 4 (28, 32, ...), got {image_shape[0]}x{image_shape[1]}.')
+  return (ddpm.UNet(tuple(image_shape), num_classes, _scaled((32, 64, 64), cfg.width_scale)),
+          ddpm.NoDiscriminator())
 
 
 def split_output(output: Any) -> tuple[Any, dict]:
