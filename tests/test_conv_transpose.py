@@ -48,7 +48,8 @@ def test_same_parameters_and_outputs(kernel, stride, padding, size):
   np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize('kernel, stride, padding, size', SHAPES[:6])
+@pytest.mark.parametrize('kernel, stride, padding, size', [(3, 2, 0, 3), (4, 2, 1, 4),
+                                                           (4, 3, 1, 3)])
 def test_same_gradients(kernel, stride, padding, size):
   x, xla, subpixel, params = _both(kernel, stride, padding, size)
   target = jax.random.normal(jax.random.PRNGKey(2), xla.apply(params, x).shape)
@@ -67,10 +68,13 @@ def test_unknown_impl_is_an_error():
     layers.conv_transpose(4, 4, 2, 1, impl='fast')
 
 
-@pytest.mark.parametrize('name, shape', [('dcgan28', (28, 28, 1)), ('dcgan32', (32, 32, 3))])
-def test_checkpoint_of_the_xla_layout_loads(name, shape, tmp_path, monkeypatch):
-  """A generator saved with `nn.ConvTranspose` layers restores and gives the same images."""
-  config = make_config(**{'model.name': name, 'model.latent_dim': 8})
+def test_checkpoint_of_the_xla_layout_loads(tmp_path, monkeypatch):
+  """A generator saved with `nn.ConvTranspose` layers restores and gives the same images.
+
+  dcgan28's G has every kind of transposed conv in the zoo: k3 s1, k3 s2, k4 s2 p1.
+  """
+  shape = (28, 28, 1)
+  config = make_config(**{'model.name': 'dcgan28', 'model.latent_dim': 8})
   z = jax.random.normal(jax.random.PRNGKey(0), (4, 8))
   labels = jnp.zeros((4,), jnp.int32)
   new_gan = models.build(config.model, shape, 0)
