@@ -270,9 +270,9 @@ def main(_):
     steps = FLAGS.steps or (QUICK_STEPS if FLAGS.quick else DEFAULT_STEPS)[model]
     results.append(compare(model, opts, repeats, steps))
     print(report(results[-1]), flush=True)
-  if FLAGS.json_out:
-    with open(FLAGS.json_out, 'w') as f:
-      json.dump({'options': opts, 'results': results}, f, indent=1)
+    if FLAGS.json_out:   # after every model, so a cut-short run keeps what it measured
+      with open(FLAGS.json_out, 'w') as f:
+        json.dump({'options': opts, 'results': results}, f, indent=1)
 
 
 if __name__ == '__main__':
