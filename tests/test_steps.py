@@ -114,3 +114,33 @@ def test_ema_over_several_steps_follows_the_recursion_from_its_start_step():
   for a, b in zip(jax.tree.leaves(state.ema), jax.tree.leaves(expected)):
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
   assert any(_changed(state.ema['params'], state.g.params)), 'EMA lags the weights'
+
+
+def test_toolbox_options_compose_in_one_step():
+  """ACGAN head, conditional BatchNorm, R1 and WGAN-GP, label smoothing and instance noise, together."""
+  config = make_config(**{
+      'model.name': 'mlp', 'model.width_scale': 0.125, 'model.conditional': True,
+      'model.g_conditioning': 'cbn', 'model.d_conditioning': 'acgan',
+      'loss.label_smoothing': 0.1, 'reg.r1.weight': 1.0, 'reg.r1.every': 2,
+      'reg.gradient_penalty.weight': 10.0, 'augment.transforms': ('instance_noise',),
+      'train.batch_size': 8})
+  setup = train.build_setup(config, DatasetInfo((8, 8, 1), 10, tuple('0123456789'), 100,
+                                                'test'))
+  step = jax.jit(setup.train_step(config.train))
+  state = setup.init_state()
+  rng = np.random.default_rng(0)
+  batch = {'image': rng.integers(0, 256, (1, 8, 8, 8, 1), dtype=np.uint8),
+           'label': rng.integers(0, 10, (1, 8)).astype(np.int32)}
+  new, metrics = step(state, batch)
+  assert bool(metrics['finite'])
+  for key in ('d_r1', 'd_gradient_penalty', 'd_class_real_loss', 'd_class_fake_loss',
+              'g_class_loss', 'g_class_acc'):
+    assert np.isfinite(float(metrics[key])), key
+  # Lazy R1 (every 2) counts, doubled, on D update 0, the one this step makes.
+  assert float(metrics['d_r1']) > 0 and float(metrics['d_gradient_penalty']) > 0
+  # A fresh 10-class head is near chance: cross-entropy about log(10).
+  assert 1.0 < float(metrics['d_class_real_loss']) < 4.0
+  assert any(_changed(new.d.params, state.d.params))
+  # G's update trains its per-class BatchNorm scales through D's both heads.
+  assert any(_changed(new.g.params['ConditionalBatchNorm_0'],
+                      state.g.params['ConditionalBatchNorm_0']))
