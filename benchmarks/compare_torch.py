@@ -15,6 +15,8 @@ steps per turn, the order flipping every repeat; a repeat's ratio is
 gan_jax steps/s over PyTorch's in that repeat, and the table shows the
 median with the min-max spread. The load average is printed at the start
 and end of each model: on a shared machine the figures mean little without it.
+On a busy machine use --threads=1: with its CPUs oversubscribed, PyTorch's
+OpenMP threads spend most of their time waiting on each other (BENCHMARKS.md).
 
 With `--pipeline` (default on) it also times gan_jax's input pipeline alone
 (`gan_jax.data.pipeline.batches`, batches/s): the MNIST IDX files for
