@@ -19,7 +19,9 @@ import functools
 from typing import Callable
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
+import numpy as np
 
 # PyTorch initialises conv and dense layers with kaiming_uniform(a=sqrt(5)),
 # i.e. U(-1/sqrt(fan_in), 1/sqrt(fan_in)) = variance_scaling(1/3, fan_in, uniform).
@@ -40,20 +42,110 @@ def conv(features: int, kernel: int, stride: int = 1, padding: int = 0,
                  use_bias=use_bias, kernel_init=kernel_init, name=name)
 
 
+CONV_TRANSPOSE_IMPLS = ('subpixel', 'xla')
+
+
 def conv_transpose(features: int, kernel: int, stride: int = 1,
                    padding: int = 0, use_bias: bool = True,
-                   name: str | None = None) -> nn.ConvTranspose:
+                   name: str | None = None, impl: str = 'subpixel') -> nn.Module:
   """`torch.nn.ConvTranspose2d(in, features, kernel, stride, padding)` in NHWC.
 
-  Output size is (in - 1) * stride - 2 * padding + kernel, as in PyTorch:
-  the transposed convolution pads the stride-dilated input by
-  kernel - 1 - padding on each side and applies the flipped kernel.
+  Output size is (in - 1) * stride - 2 * padding + kernel, as in PyTorch.
+  `impl` picks how it is computed, never what: 'subpixel' (see
+  `ConvTranspose`) or 'xla', Flax's `nn.ConvTranspose`. Both have the same
+  parameters, so either loads the other's checkpoints.
   """
-  pad = kernel - 1 - padding
-  return nn.ConvTranspose(features, (kernel, kernel), strides=(stride, stride),
-                          padding=((pad, pad), (pad, pad)),
-                          transpose_kernel=True, use_bias=use_bias,
-                          kernel_init=torch_kernel_init, name=name)
+  if impl == 'xla' or kernel < stride:   # kernel < stride leaves phases without taps
+    # Pads the stride-dilated input by kernel - 1 - padding on each side and
+    # applies the flipped kernel.
+    pad = kernel - 1 - padding
+    return nn.ConvTranspose(features, (kernel, kernel), strides=(stride, stride),
+                            padding=((pad, pad), (pad, pad)),
+                            transpose_kernel=True, use_bias=use_bias,
+                            kernel_init=torch_kernel_init, name=name)
+  if impl != 'subpixel':
+    raise ValueError(f'impl={impl!r} is not one of {CONV_TRANSPOSE_IMPLS}.')
+  return ConvTranspose(features, kernel, stride, padding, use_bias, name=name)
+
+
+def _subpixel_taps(kernel: int, stride: int, padding: int):
+  """Kernel tap for each (input offset d, output phase r) of a transposed conv, -1 if none.
+
+  Output pixel stride * m + r sums input pixel m + d times tap
+  r + padding - stride * d, for the d whose tap lies in [0, kernel).
+  """
+  offsets = sorted({(r + padding - t) // stride for r in range(stride)
+                    for t in range(kernel) if (r + padding - t) % stride == 0})
+  taps = np.full((len(offsets), stride), -1)
+  for i, d in enumerate(offsets):
+    for r in range(stride):
+      t = r + padding - stride * d
+      if 0 <= t < kernel:
+        taps[i, r] = t
+  return offsets, taps
+
+
+def subpixel_conv_transpose(x: jnp.ndarray, kernel: jnp.ndarray, stride: int,
+                            padding: int) -> jnp.ndarray:
+  """PyTorch's ConvTranspose2d as stride**2 small stride-1 convs, interleaved by depth-to-space.
+
+  `kernel` is `nn.ConvTranspose`'s with transpose_kernel=True, (k, k, out, in).
+  Output phase (r_h, r_w), the pixels (stride * m + r_h, stride * n + r_w),
+  is a plain convolution of the input with the taps that reach it (2x2 of a
+  4x4 kernel at stride 2). This does the transposed convolution's arithmetic
+  and no more, without the zeros of a stride-dilated input: XLA's CPU backend
+  runs input-dilated convolutions, and above all their kernel gradients,
+  many times slower (measured in BENCHMARKS.md). One 3x3 convolution to all
+  phases at once, with zeros for the missing taps, measured slower than this.
+  """
+  k, s, p = kernel.shape[0], stride, padding
+  batch, height, width, _ = x.shape
+  features = kernel.shape[2]
+  offsets, taps = _subpixel_taps(k, s, p)
+  out_h, out_w = (height - 1) * s - 2 * p + k, (width - 1) * s - 2 * p + k
+  rows, cols = -(-out_h // s), -(-out_w // s)   # outputs per phase, rounded up
+  # Padded so that row i of x holds input pixel m + offsets[i - m] for output row m.
+  pad = ((0, 0, 0), (-offsets[0], rows - 1 + offsets[-1] - (height - 1), 0),
+         (-offsets[0], cols - 1 + offsets[-1] - (width - 1), 0), (0, 0, 0))
+  x = jax.lax.pad(x, jnp.zeros((), x.dtype), pad)
+  phase_rows = []
+  for r_h in range(s):
+    used_h = np.flatnonzero(taps[:, r_h] >= 0)   # a contiguous run of offsets
+    phase_row = []
+    for r_w in range(s):
+      used_w = np.flatnonzero(taps[:, r_w] >= 0)
+      w = kernel[taps[used_h, r_h][:, None], taps[used_w, r_w][None, :]]
+      window = x[:, used_h[0]:used_h[-1] + rows, used_w[0]:used_w[-1] + cols]
+      phase_row.append(jax.lax.conv_general_dilated(
+          window, w.transpose(0, 1, 3, 2).astype(x.dtype), (1, 1), 'VALID',
+          dimension_numbers=('NHWC', 'HWIO', 'NHWC')))
+    phase_rows.append(jnp.stack(phase_row, axis=3))   # (B, rows, cols, r_w, out)
+  y = jnp.stack(phase_rows, axis=2)                    # (B, rows, r_h, cols, r_w, out)
+  return y.reshape(batch, rows * s, cols * s, features)[:, :out_h, :out_w]
+
+
+class ConvTranspose(nn.Module):
+  """`torch.nn.ConvTranspose2d` computed by `subpixel_conv_transpose`.
+
+  Its parameters are exactly those of the `nn.ConvTranspose` that
+  `conv_transpose(impl='xla')` builds (same names, shapes, layout and
+  initial values, and the same auto-name `ConvTranspose_N`), so checkpoints
+  of either load in the other.
+  """
+  features: int
+  kernel: int
+  stride: int = 1
+  padding: int = 0
+  use_bias: bool = True
+
+  @nn.compact
+  def __call__(self, x):
+    kernel = self.param('kernel', torch_kernel_init,
+                        (self.kernel, self.kernel, self.features, x.shape[-1]))
+    y = subpixel_conv_transpose(x, kernel, self.stride, self.padding)
+    if self.use_bias:
+      y = y + self.param('bias', nn.initializers.zeros_init(), (self.features,))
+    return y
 
 
 def dense(features: int, use_bias: bool = True, name: str | None = None,
