@@ -194,6 +194,9 @@ def test_sigint_saves_and_raises_interrupted_with_exit_code_130(tmp_path, data_d
   def interrupt():
     _wait_for(lambda: any(s > 1 for s in _logged_steps(workdir)), None, 'SIGINT')
     os.kill(os.getpid(), signal.SIGINT)
+  # The handler in place before the run (SIG_IGN where the shell started the
+  # tests in the background) is what the run must restore.
+  before = signal.getsignal(signal.SIGINT)
   thread = threading.Thread(target=interrupt, daemon=True)
   thread.start()
   with pytest.raises(errors.Interrupted, match=r'Stopped by SIGINT at step \d+') as info:
@@ -202,7 +205,7 @@ def test_sigint_saves_and_raises_interrupted_with_exit_code_130(tmp_path, data_d
   assert info.value.exit_code == 130
   stopped = int(str(info.value).split('at step ')[1].split()[0])
   assert _complete_steps(workdir) == [stopped]
-  assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
+  assert signal.getsignal(signal.SIGINT) is before  # handler restored
 
 
 def test_same_config_and_seed_give_bitwise_identical_runs(tmp_path, data_dir, reference):
