@@ -24,10 +24,12 @@ cropped and resized to 64x64):
   python -m gan_jax.main --config=configs/dcgan64_folder.py --workdir=runs/cats \\
       --config.data.path=/path/to/cats
 
-CPU time: not measured: the shared 2-core machine this was written on ran
-at load average ~18 and the smallest config (dcgan_cifar10_dog) already took
-104 s/step there. Measure with
-  python -m benchmarks.report_configs_step_time --configs=dcgan64_folder.py
+CPU time: more than 2.5 minutes per step at batch 64 on the 2-core AMD EPYC
+development VM with nothing else running (2026-11-24): `python -m
+benchmarks.report_configs_step_time --steps=2 --configs=dcgan64_folder.py`
+had not finished compiling, one warm-up step and two timed steps after 10.5
+minutes and was stopped. The 1024-channel 5x5 convolutions make this a GPU
+job; on CPU use --config.model.width_scale=0.25 to try it.
 """
 
 from gan_jax.config import get_config as base_config

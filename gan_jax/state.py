@@ -58,8 +58,11 @@ def create(gan: GANModels, g_tx: optax.GradientTransformation,
     return NetState(params, variables.get('batch_stats', {}), tx.init(params))
 
   g = net(g_vars, g_tx)
+  # A copy, not the same arrays: run eagerly, shared buffers would make a
+  # step that donates the state donate them twice.
+  ema = jax.tree.map(jnp.copy, g.variables) if use_ema else {}
   return GANState(step=jnp.zeros((), jnp.int32), rng=train_key, g=g,
-                  d=net(d_vars, d_tx), ema=g.variables if use_ema else {})
+                  d=net(d_vars, d_tx), ema=ema)
 
 
 def update_ema(ema: dict, variables: dict, step: jax.Array, decay: float,

@@ -144,3 +144,14 @@ def test_toolbox_options_compose_in_one_step():
   # G's update trains its per-class BatchNorm scales through D's both heads.
   assert any(_changed(new.g.params['ConditionalBatchNorm_0'],
                       state.g.params['ConditionalBatchNorm_0']))
+
+
+def test_eager_initial_state_with_ema_can_be_donated_to_the_step():
+  # The EMA starts as a copy of G; sharing G's buffers made a donating step
+  # fail with "donate the same buffer twice" on an eagerly built state.
+  config, setup, _ = _setup(**{'train.ema_decay': 0.5})
+  state = setup.init_state()
+  step = jax.jit(setup.train_step(config.train), donate_argnums=0)
+  new, metrics = step(state, _batch())
+  assert bool(metrics['finite'])
+  assert int(new.step) == 1
