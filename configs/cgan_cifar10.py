@@ -29,9 +29,11 @@ Data: as configs/gan_cifar10.py (TFDS `cifar10`, or the `folder` source on a
 folder with one subfolder per class, such as the extracted shared JPEGs:
 --config.data.source=folder --config.data.path=/tmp/cifar10/train).
 
-CPU time (no step time yet: re-measure on a quiet machine). On the 2-core
-CPU this project was developed on, shared with other jobs at load average
-16-21, the full recipe (batch 64, n_disc 5, full widths) on the extracted
+CPU time: 65.3 s/step wall, 120.5 CPU-s/step (5 D + 1 G updates at batch
+64, compile 21 s) on the 2-core AMD EPYC development VM with nothing else
+running, 2026-11-24: `python -m benchmarks.report_configs_step_time
+--steps=1 --configs=cgan_cifar10.py`: a full run is a GPU job. Earlier, on
+that CPU shared with other jobs at load average 16-21, the full recipe (batch 64, n_disc 5, full widths) on the extracted
 shared JPEGs compiled its train step in 411 s (2026-11-23), and its first
 step had not finished after 10 more minutes (the run was stopped there), so
 no step time was measured; the unconditional recipe's four steps took 828,

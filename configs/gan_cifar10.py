@@ -27,8 +27,12 @@ class, e.g. the shared JPEG copy of the 50,000 training images:
   mkdir -p /tmp/cifar10 && tar xzf ../shared/data/cifar10/cifar10-train-jpeg.tar.gz -C /tmp/cifar10
   ... --config.data.source=folder --config.data.path=/tmp/cifar10/train
 
-CPU time (re-measure on a quiet machine). On the 2-core CPU this project was
-developed on, shared with other jobs (2026-11-23), the full recipe (batch
+CPU time: 65.7 s/step wall, 124 CPU-s/step (5 D + 1 G updates at batch 64,
+compile 18 s) on the 2-core AMD EPYC development VM with nothing else
+running, 2026-11-24: `python -m benchmarks.report_configs_step_time
+--steps=1 --configs=gan_cifar10.py`; 50,000 steps would take five weeks
+there, so a full run is a GPU job. Earlier, on that CPU shared with other
+jobs (2026-11-23), the full recipe (batch
 64, n_disc 5, full widths) on the extracted shared JPEGs compiled its train
 step in 335 s at load average 16-21; its four steps took 828 s (load
 14-16), 314 s (8-13), 154 s (3-7) and 79 s (about 3), per metrics.jsonl:
