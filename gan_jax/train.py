@@ -146,6 +146,20 @@ def check_resume(config: ml_collections.ConfigDict, info: DatasetInfo, workdir: 
       f'{", ".join(config_lib.RESUMABLE_KEYS)}.')
 
 
+def report_resume(say: Callable[[str], None], ckpt: checkpoint_lib.Checkpointer,
+                  restored: bool, start_step: int, num_steps: int,
+                  changes: list[str]) -> bool:
+  """Says what resuming found (checkpoint, accepted config changes); True when the run is already done."""
+  if restored:
+    say(f'Resumed from the checkpoint at step {start_step} in {ckpt.directory}')
+  if changes:
+    say('Resuming with a changed config (--allow_config_change):\n' + '\n'.join(changes))
+  if start_step >= num_steps:
+    say(f'Nothing to do: the run is already at step {start_step} of {num_steps}.')
+    return True
+  return False
+
+
 def _num_params(tree) -> int:
   return sum(int(np.prod(x.shape)) for x in jax.tree.leaves(tree))
 
@@ -223,12 +237,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   say(f'batch {tc.batch_size} x {tc.n_disc} D update(s) per step; '
       f'{per_epoch:.1f} steps per epoch; {tc.num_steps} steps = '
       f'{tc.num_steps / per_epoch:.1f} epochs')
-  if restored:
-    say(f'Resumed from the checkpoint at step {start_step} in {ckpt.directory}')
-  if changes:
-    say('Resuming with a changed config (--allow_config_change):\n' + '\n'.join(changes))
-  if start_step >= tc.num_steps:
-    say(f'Nothing to do: the run is already at step {start_step} of {tc.num_steps}.')
+  if report_resume(say, ckpt, restored, start_step, tc.num_steps, changes):
     reporter.close()
     ckpt.close()
     return state

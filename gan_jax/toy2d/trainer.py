@@ -133,12 +133,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
       f'G {train._num_params(state.g.params):,} params, '  # pylint: disable=protected-access
       f'D {train._num_params(state.d.params):,} params; batch {tc.batch_size}, '  # pylint: disable=protected-access
       f'up to {t.steps_per_call} steps per compiled call')
-  if restored:
-    say(f'Resumed from the checkpoint at step {start_step} in {ckpt.directory}')
-    if changes:
-      say('Resumed with changed settings (--allow_config_change):\n' + '\n'.join(changes))
-  if start_step >= tc.num_steps:
-    say(f'Nothing to do: the run is already at step {start_step} of {tc.num_steps}.')
+  if train.report_resume(say, ckpt, restored, start_step, tc.num_steps, changes):
     reporter.close()
     ckpt.close()
     return state
