@@ -199,7 +199,7 @@ def test_inception_evaluators_wiring_and_reference_cache(tmp_path, squares, monk
   projection = np.random.default_rng(0).normal(size=(28 * 28, 24)).astype(np.float32) / 28
   loads = []
 
-  def fake_inception(path, mesh, batch_size):
+  def fake_inception(path, mesh, batch_size, scaling='', log=print, auto_convert=False):
     loads.append(path)
     apply = lambda v, x: {'pool3': x.reshape(x.shape[0], -1).astype(jnp.float32) @ v['w'],
                           'logits': x.reshape(x.shape[0], -1)[:, :30].astype(jnp.float32)}

@@ -127,7 +127,9 @@ class Evaluation:
       if name == 'inception':
         path = inception_weights.resolve_path(self._inception_weights,
                                               self.ec.inception_weights, self.ec.cache_dir)
-        self._extractors[name] = extractors.inception(path, self.mesh, self.ec.batch_size)
+        self._extractors[name] = extractors.inception(
+            path, self.mesh, self.ec.inception_batch_size, log=self.log,
+            auto_convert=path == inception_weights.default_path(self.ec.cache_dir))
       elif name == 'classifier':
         if not self._classifier_path:
           raise errors.ConfigError(

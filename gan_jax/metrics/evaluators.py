@@ -1,6 +1,7 @@
 """The registered evaluators: `config.eval.metrics` and `gan_jax.evaluate --metrics` pick them by name.
 
-Inception (needs the converted FID weights): fid, is, kid, pr.
+Inception (needs the converted FID weights): fid, kid, pr, and is (only with weights that
+have the logits: pytorch-fid's file).
 Domain classifier (offline; needs `config.eval.classifier`): cls_fd, cls_pr,
 cls_acc (conditional models), cls_cov, cls_dups, stacked_modes.
 Discriminator: probe.
@@ -42,6 +43,13 @@ def _fid(ev: Evaluation, samples: SampleSet) -> dict:
 @register('is', 'Inception score (10 splits)')
 def _is(ev: Evaluation, samples: SampleSet) -> dict:
   ext = ev.extractor('inception')
+  if not ext.meta.get('logits', True):
+    raise errors.ConfigError(
+        f'The Inception Score needs the network\'s 1008 logits, which {ext.meta["source"]} '
+        'does not have (it is the feature extractor only). FID, KID and pr work with these '
+        'weights. For IS, convert pytorch-fid\'s file, which has them: python -m '
+        'gan_jax.metrics.inception_weights --pth=pt_inception-2015-12-05-6726825d.pth '
+        '--out=DIR, and pass --inception_weights=DIR.')
   n = ev.ec.num
   mean, std = inception_score.inception_score(samples.features(ext, n)['logits'], 10)
   return {'is': Metric(mean, f'{n} samples of {samples.description}; 10 splits; '

