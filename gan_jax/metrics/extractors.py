@@ -10,6 +10,7 @@ never needs the Inception weights.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Callable
 
 import jax
@@ -52,7 +53,6 @@ def inception(weights_path: str, mesh: Mesh, batch_size: int, scaling: str = '',
 
   `auto_convert`: see `inception_weights.load`.
   """
-  import functools  # pylint: disable=g-import-not-at-top
   from gan_jax.metrics import inception as inception_lib  # pylint: disable=g-import-not-at-top
   from gan_jax.metrics import inception_weights  # pylint: disable=g-import-not-at-top
   scaling = scaling or inception_lib.DEFAULT_SCALING
