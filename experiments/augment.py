@@ -42,7 +42,7 @@ import time
 from absl import app, flags, logging
 import numpy as np
 
-from gan_jax import errors
+from gan_jax import cli, errors
 
 FLAGS = flags.FLAGS
 TEST_SPLIT_SEED = 1234
@@ -346,4 +346,4 @@ def main(argv):
 
 if __name__ == '__main__':
   define_flags()
-  app.run(main)
+  cli.run(main)

@@ -26,7 +26,7 @@ from absl import app, flags, logging
 from ml_collections import config_flags
 import numpy as np
 
-from gan_jax import config as config_lib, errors
+from gan_jax import cli, config as config_lib, errors
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string('workdir', None, 'Directory for both runs and the summary.')
@@ -108,4 +108,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main)
+  cli.run(main)

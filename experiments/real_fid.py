@@ -26,8 +26,10 @@ import json
 import os
 import time
 
-from absl import app, flags
+from absl import flags
 import numpy as np
+
+from gan_jax import cli
 
 flags.DEFINE_string('out', 'runs/real_fid', 'Output directory (features cache, results).')
 flags.DEFINE_string('cifar10', '', 'CIFAR-10 training images folder (one subfolder per class).')
@@ -133,4 +135,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main)
+  cli.run(main)

@@ -31,7 +31,7 @@ from absl import logging
 from ml_collections import config_flags
 import numpy as np
 
-from gan_jax import errors
+from gan_jax import cli, errors
 
 FLAGS = flags.FLAGS
 
@@ -218,4 +218,4 @@ def _define_flags():
 
 if __name__ == '__main__':
   _define_flags()
-  app.run(main)
+  cli.run(main)

@@ -21,7 +21,7 @@ from absl import flags
 from absl import logging
 from ml_collections import config_flags
 
-from gan_jax import errors
+from gan_jax import cli, errors
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file('config', None, 'A 2D-lab config file (configs/toy2d_*.py).',
@@ -50,4 +50,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main)
+  cli.run(main)

@@ -20,7 +20,7 @@ from absl import app
 from absl import flags
 from absl import logging
 
-from gan_jax import errors
+from gan_jax import cli, errors
 
 DEFAULT_METRICS = 'cls_fd,cls_cov'
 
@@ -107,4 +107,4 @@ def main(argv):
 
 if __name__ == '__main__':
   _define_flags()
-  app.run(main)
+  cli.run(main)

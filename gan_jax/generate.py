@@ -27,7 +27,7 @@ from absl import flags
 from absl import logging
 import numpy as np
 
-from gan_jax import errors
+from gan_jax import cli, errors
 from gan_jax.dataset_export import (MANIFEST_FILE, class_folder_names,  # pylint: disable=unused-import
                                     generate_batches, write_folder)
 
@@ -142,4 +142,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main)
+  cli.run(main)

@@ -21,6 +21,7 @@ from absl import flags
 from absl import logging
 from ml_collections import config_flags
 
+from gan_jax import cli
 from gan_jax import config as config_lib
 from gan_jax import errors
 
@@ -96,4 +97,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main, flags_parser=parse_flags)
+  cli.run(main, flags_parser=parse_flags)

@@ -29,7 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from gan_jax import errors
+from gan_jax import cli, errors
 from gan_jax.metrics import weights_dir
 
 META_FILE = 'classifier.json'
@@ -218,7 +218,7 @@ def main():
                      log=functools.partial(print, flush=True))
     except errors.GanJaxError as e:
       sys.exit(f'error: {e}')
-  app.run(run)
+  cli.run(run)
 
 
 if __name__ == '__main__':

@@ -24,7 +24,7 @@ import time
 
 import numpy as np
 
-from gan_jax import errors
+from gan_jax import cli, errors
 
 STATS_KEYS = ('mu', 'sigma', 'protocol')
 CHUNK = 500   # images per progress line
@@ -194,7 +194,7 @@ def main(argv=None):
     print(f'  preprocessing: {sets.protocol["preprocessing"]}; {seconds:.1f}s')
     print(json.dumps({'fid': value, **sets.protocol, 'a': set_a, 'b': set_b,
                       'seconds': round(seconds, 1)}, sort_keys=True))
-  app.run(run, argv)
+  cli.run(run, argv)
 
 
 if __name__ == '__main__':

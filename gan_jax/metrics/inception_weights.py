@@ -38,7 +38,7 @@ from typing import Mapping
 
 import numpy as np
 
-from gan_jax import errors
+from gan_jax import cli, errors
 from gan_jax.metrics import cache, weights_dir
 
 WEIGHTS_ENV = 'GAN_JAX_INCEPTION_WEIGHTS'
@@ -416,7 +416,7 @@ def main(argv=None):
     except errors.GanJaxError as e:
       sys.exit(f'error: {e}')
     print(f'Wrote the FID Inception weights to {out}')
-  app.run(run, argv)
+  cli.run(run, argv)
 
 
 if __name__ == '__main__':
