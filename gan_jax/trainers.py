@@ -6,6 +6,9 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+
 import ml_collections
 
 from gan_jax import train
@@ -22,6 +25,21 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   """Runs the trainer named by `config.trainer`; returns its final state.
 
   `allow_config_change` lets a workdir resume with a config that differs from
-  its config.json (see gan_jax.train.check_resume).
+  its config.json (see gan_jax.train.check_resume). A workdir this call
+  created is removed again if the run fails before its first checkpoint.
   """
-  return TRAINERS.get(config.trainer)(config, workdir, allow_config_change=allow_config_change)
+  trainer = TRAINERS.get(config.trainer)
+  created = not os.path.exists(workdir)
+  try:
+    return trainer(config, workdir, allow_config_change=allow_config_change)
+  except BaseException:
+    if created and not _has_checkpoint(workdir):
+      # A run that stops before its first checkpoint (bad data, bad config)
+      # leaves nothing behind that it made; an existing workdir is never touched.
+      shutil.rmtree(workdir, ignore_errors=True)
+    raise
+
+
+def _has_checkpoint(workdir: str) -> bool:
+  directory = os.path.join(workdir, 'checkpoints')
+  return os.path.isdir(directory) and any(name.isdigit() for name in os.listdir(directory))

@@ -121,3 +121,20 @@ def test_generate_command_line(tmp_path, idx_dir):
        f'--out={out}', '--label=1'], cwd=REPO_ROOT, capture_output=True, text=True,
       timeout=300)
   assert result.returncode != 0 and 'needs a conditional model' in result.stderr
+
+
+def test_a_run_that_fails_before_its_first_checkpoint_leaves_no_workdir_it_made(tmp_path):
+  from gan_jax import trainers  # pylint: disable=g-import-not-at-top
+  (tmp_path / 'empty' / 'cat').mkdir(parents=True)
+  config = tiny_config(**{'data.source': 'folder', 'data.path': str(tmp_path / 'empty')})
+  workdir = tmp_path / 'new_run'
+  with pytest.raises(errors.DataNotFoundError, match='No images'):
+    trainers.train_and_evaluate(config, str(workdir))
+  assert not workdir.exists()
+  # A workdir that existed before the run is never removed, nor is what it holds.
+  existing = tmp_path / 'existing'
+  existing.mkdir()
+  (existing / 'notes.txt').write_text('mine')
+  with pytest.raises(errors.DataNotFoundError):
+    trainers.train_and_evaluate(config, str(existing))
+  assert (existing / 'notes.txt').read_text() == 'mine'
