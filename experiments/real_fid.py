@@ -55,12 +55,18 @@ class Study:
   """Features cached per (dataset, scaling), FIDs of subsets, results written as they come."""
 
   def __init__(self, out: str):
-    from gan_jax.metrics import fid  # pylint: disable=g-import-not-at-top
     self.out = out
     os.makedirs(out, exist_ok=True)
-    self.sets = {s: fid.FeatureSets(FLAGS.inception_weights, s) for s in ('pytorch_fid', 'tf')}
+    self._sets = {}
     self.results_path = os.path.join(out, 'results.json')
     self.results = []
+
+  def sets(self, scaling: str):
+    """The extractor and protocol of one input scaling, loaded on first use."""
+    from gan_jax.metrics import fid  # pylint: disable=g-import-not-at-top
+    if scaling not in self._sets:
+      self._sets[scaling] = fid.FeatureSets(FLAGS.inception_weights, scaling)
+    return self._sets[scaling]
 
   def features(self, name: str, images: np.ndarray, scaling: str = 'pytorch_fid'):
     path = os.path.join(self.out, f'{name}-{scaling}-features.npz')
@@ -68,7 +74,7 @@ class Study:
       with np.load(path, allow_pickle=False) as npz:
         return npz['features']
     start = time.perf_counter()
-    features = self.sets[scaling].features(images, f'{name} ({scaling})')
+    features = self.sets(scaling).features(images, f'{name} ({scaling})')
     seconds = time.perf_counter() - start
     np.savez(path, features=features)
     print(f'{name}: {len(images)} images in {seconds:.0f}s ({len(images) / seconds:.2f} img/s)')
@@ -78,7 +84,7 @@ class Study:
           scaling: str = 'pytorch_fid') -> float:
     from gan_jax.metrics import frechet  # pylint: disable=g-import-not-at-top
     value = frechet.frechet_distance(frechet.statistics(a), frechet.statistics(b))
-    protocol = self.sets[scaling].protocol
+    protocol = self.sets(scaling).protocol
     self.results.append({'dataset': dataset, 'fid': value, 'num_a': len(a), 'num_b': len(b),
                          'what': what, **protocol})
     with open(self.results_path, 'w') as f:
@@ -88,7 +94,7 @@ class Study:
 
   def save_stats(self, name: str, features: np.ndarray, description: str) -> None:
     from gan_jax.metrics import fid, frechet  # pylint: disable=g-import-not-at-top
-    protocol = dict(self.sets['pytorch_fid'].protocol,
+    protocol = dict(self.sets('pytorch_fid').protocol,
                     set={'path': name, 'description': description, 'num': len(features),
                          'of': len(features), 'subset': f'all {len(features)}'})
     fid.save_stats(os.path.join(self.out, f'{name}_stats.npz'), frechet.statistics(features),

@@ -33,14 +33,14 @@ CHUNK = 500   # images per progress line
 def load_images(path: str) -> tuple[np.ndarray, str]:
   """(uint8 NHWC images, description) of a folder or an `.npz` with `images`."""
   from PIL import Image  # pylint: disable=g-import-not-at-top
-  from gan_jax.data import folder  # pylint: disable=g-import-not-at-top
+  from gan_jax.data import folder, image_ops  # pylint: disable=g-import-not-at-top
   if os.path.isdir(path):
     paths, _, classes = folder.list_images(path)
 
     def decode(p):
       try:
         with Image.open(p) as img:
-          return np.asarray(img.convert('RGB'), np.uint8)
+          return image_ops.to_array(image_ops.to_mode(img, 3))
       except Exception as e:  # PIL raises many types for corrupt files
         raise errors.DataError(f'Cannot read image {p}: {e}') from e
 
@@ -186,10 +186,9 @@ def main(argv=None):
     except errors.GanJaxError as e:
       sys.exit(f'error: {e}')
     print(f'FID: {value:.4f}')
-    print(f'  A: {set_a.get("description", set_a["path"])}, {set_a["num"]} images'
-          f'{" (cached statistics)" if set_a.get("cached") else ""}')
-    print(f'  B: {set_b.get("description", set_b["path"])}, {set_b["num"]} images'
-          f'{" (cached statistics)" if set_b.get("cached") else ""}')
+    for name, described in (('A', set_a), ('B', set_b)):
+      print(f'  {name}: {described.get("description", described["path"])}, '
+            f'{described["num"]} images{" (cached statistics)" if described.get("cached") else ""}')
     print(f'  weights: {sets.protocol["weights"]}, SHA-1 {sets.protocol["weights_sha1"]}')
     print(f'  preprocessing: {sets.protocol["preprocessing"]}; {seconds:.1f}s')
     print(json.dumps({'fid': value, **sets.protocol, 'a': set_a, 'b': set_b,
