@@ -16,18 +16,21 @@ gan_jax steps/s over PyTorch's in that repeat, and the table shows the
 median with the min-max spread. The load average is printed at the start
 and end of each model: on a shared machine the figures mean little without it.
 On a busy machine use --threads=1: with its CPUs oversubscribed, PyTorch's
-OpenMP threads spend most of their time waiting on each other (BENCHMARKS.md).
+OpenMP threads spend most of their time waiting on each other (seen under
+load; BENCHMARKS.md keeps only quiet-machine figures, so compare --threads=1
+with the default to measure it).
 
 With `--pipeline` (default on) it also times gan_jax's input pipeline alone
 (`gan_jax.data.pipeline.batches`, batches/s): the MNIST IDX files for
 dcgan28 when GAN_JAX_SHARED (or ../shared) has them, otherwise the bundled
 digits; a folder of generated PNGs for 32x32 and 64x64.
 
-Switches for the experiments in BENCHMARKS.md: --conv_transpose=xla (Flax's
-nn.ConvTranspose instead of the sub-pixel layer), --nodonate (no buffer
-donation), --sync_every_step (read the metrics on the host after every step,
-as a naive loop would), --scan_steps=K (K steps fused in one call by
-lax.scan), --xla_flags=... (extra XLA_FLAGS for the gan_jax worker).
+Switches for the experiments in BENCHMARKS.md ("Other directions
+(dcgan28)"): --conv_transpose=xla (Flax's nn.ConvTranspose instead of the
+sub-pixel layer), --nodonate (no buffer donation), --sync_every_step (read
+the metrics on the host after every step, as a naive loop would),
+--scan_steps=K (K steps fused in one call by lax.scan), --xla_flags=...
+(extra XLA_FLAGS for the gan_jax worker).
 """
 
 from __future__ import annotations

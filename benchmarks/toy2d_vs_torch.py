@@ -10,12 +10,13 @@ update on fresh noise (non-saturating loss); Adam with G lr 1e-4, D lr 1e-3,
 b1 0.5; real points and uniform noise drawn on the fly. JAX runs the lab's
 own fused program (gan_jax.toy2d.lab.Lab.make_chunk, `steps_per_call` steps
 per call in a lax.scan, which XLA runs as a while loop), the same with the
-scan fully unrolled (no while loop: on this CPU while loops slow convolutions
-down ~3.5x, see README), and one jitted step per call; PyTorch runs its usual
-eager loop, with its default thread count and with one thread. The
-frameworks alternate round by round in one process, so a busy machine slows
-both alike; the median round is reported. The machine, its load and the
-versions are printed with the table.
+scan fully unrolled (no while loop: XLA's CPU backend runs convolutions inside
+while loops slowly, docs/design.md; `python -m benchmarks.compare_torch
+--scan_steps=4` measures that for dcgan28), and one jitted step per call;
+PyTorch runs its usual eager loop, with its default thread count and with
+one thread. The frameworks alternate round by round in one process, so a
+busy machine slows both alike; the median round is reported. The machine,
+its load and the versions are printed with the table.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ showed little, which it put down to the variety within each CIFAR-10 class.
 Run (on the extracted shared JPEGs, see configs/gan_cifar10_resnet18d.py):
   python -m gan_jax.main --config=configs/cgan_cifar10_resnet18d.py --workdir=runs/cgan_r18d \\
       --config.data.source=folder --config.data.path=/tmp/cifar10/train
-  python -m gan_jax.generate --workdir=runs/cgan_r18d --num=16 --label=3 --out=cats.npz
+  python -m gan_jax.generate --workdir=runs/cgan_r18d --num=16 --label=3 --out=runs/cgan_r18d/cats.npz
   python -m experiments.report_figures --config=configs/cgan_cifar10_resnet18d.py ...  (figures)
 
 Data: as configs/gan_cifar10_resnet18d.py (labels come from TFDS or from the

@@ -1,9 +1,10 @@
-"""The base configuration every experiment starts from, and the embedded default run.
+"""The base configuration every experiment starts from.
 
 `get_config()` returns every key gan_jax knows, with defaults that train the
 small DCGAN of the MNIST course report on scikit-learn's bundled 8x8 digits
-(upscaled to 28x28), so `python -m gan_jax.main --workdir=DIR` works on a
-fresh machine with no download. Experiment files in `configs/` import this and
+(upscaled to 28x28), which need no download. The embedded quickstart
+(gan_jax/quickstart.py, what `python -m gan_jax.main --workdir=DIR` trains)
+is this with a tuned recipe. Experiment files in `configs/` import this and
 override a few fields, and the returned dict is locked so that a misspelt key
 is an error rather than a silently ignored new field.
 """
@@ -33,13 +34,13 @@ def _optimizer(lr: float) -> ml_collections.ConfigDict:
 
 
 def get_config() -> ml_collections.ConfigDict:
-  """Returns the base config: the 2-minute CPU quickstart on bundled digits."""
+  """Returns the base config: every key, and the MNIST report's small DCGAN on bundled digits."""
   config = ml_collections.ConfigDict()
   config.seed = 0
   config.trainer = 'image'  # image | toy2d: the training loop, see gan_jax.trainers.TRAINERS
 
   config.data = ml_collections.ConfigDict(dict(
-      source='digits',      # digits | idx | folder | tfds | toy2d (2D points, with trainer='toy2d')
+      source='digits',      # digits | idx | folder | tfds | stacked_mnist | toy2d (2D points, with trainer='toy2d')
       name='',              # TFDS dataset name, e.g. 'mnist', 'cifar10', 'celeb_a'; toy2d distribution
       path='',              # IDX directory, image folder, TFDS data_dir, or toy2d points (.npy/.csv)
       split='',             # '' = the source's default ('train' for TFDS, all files for IDX)
@@ -56,12 +57,13 @@ def get_config() -> ml_collections.ConfigDict:
       family='gan',         # gan | vae | ddpm (gan_jax.families); models vae, ddpm_unet need theirs
       latent_dim=100,
       conditional=False,    # class-conditional G and D, as the two keys below say
-      g_conditioning='concat',  # none | concat (one-hot to z) | cbn (class-conditional BatchNorm)
-      d_conditioning='concat',  # none | concat (one-hot maps on the input) | projection | acgan
+      g_conditioning='concat',  # none | concat (one-hot to z) | cbn (class-conditional BatchNorm) | embed
+      d_conditioning='concat',  # none | concat (one-hot maps on the input) | projection | acgan | embed
       spectral_norm='default',  # default (sngan*: D; others: none) | none | d | g | gd
-      width_scale=1.0,      # multiplies every hidden width (not dcgan28); < 1 for tiny tests
+      width_scale=1.0,      # multiplies every hidden width; < 1 for tiny tests
       bn_momentum=0.9,      # = PyTorch BatchNorm momentum 0.1
-      hidden=32,            # mlp2d: units in each of its two hidden layers
+      hidden=32,            # mlp2d: units in each hidden layer ...
+      hidden_layers=2,      # ... and their number, in G and in D (2: the report's networks)
   ))
 
   config.loss = ml_collections.ConfigDict(dict(
@@ -135,7 +137,7 @@ def get_config() -> ml_collections.ConfigDict:
       per_class=10,         # columns per class row in a conditional grid
   ))
 
-  # Evaluation (gan_jax/metrics; README "Evaluation"). Numbers are written with
+  # Evaluation (gan_jax/metrics; docs/evaluation.md). Numbers are written with
   # their protocol: sample count, reference data and feature space.
   config.eval = ml_collections.ConfigDict(dict(
       every=0,              # evaluate during training every N steps (and at the end); 0 = never
@@ -149,7 +151,7 @@ def get_config() -> ml_collections.ConfigDict:
       seed=0,               # seeds the evaluation noise, the reference subset and KID's subsets
       inception_weights='', # converted FID Inception dir; '' = $GAN_JAX_INCEPTION_WEIGHTS or the cache
       classifier='',        # domain classifier dir (python -m gan_jax.metrics.classifier)
-      cache_dir='',         # reference statistics and weights; '' = $GAN_JAX_CACHE_DIR or ~/.cache/gan_jax
+      cache_dir='',         # reference statistics, weights, classifiers; '' = $GAN_JAX_CACHE_DIR, $XDG_CACHE_HOME/gan_jax or ~/.cache/gan_jax
       kid_subsets=100,      # KID: number of subsets ...
       kid_subset_size=1000, # ... and their size (Binkowski et al.)
       pr_k=3,               # precision/recall: k of the k-NN balls (Kynkaanniemi et al.)

@@ -45,6 +45,15 @@ def evaluate(workdir: str, metrics=None, *, num=None, num_reference=None, step=N
   names = report.metric_names(metrics or ec.metrics or DEFAULT_METRICS)
   start = time.perf_counter()
   evaluation = Evaluation(config, None, parallel.make_mesh(), inception_weights or '', log=log)
+  # Real images must lie outside the reference; G's samples are split the same
+  # way only when the reference asked for is larger than the data, so that
+  # their numbers compare with --real's (a run's own counts are kept otherwise,
+  # as its periodic evaluation used them).
+  note = (evaluation.split_small_dataset(fixed_num=num is not None,
+                                         fixed_reference=num_reference is not None)
+          if real or evaluation.ec.num_reference > len(evaluation.source) else None)
+  if note:
+    log(note)
   if real:
     samples = evaluation.real_samples()
     name, step_value = 'real.json', None

@@ -2,8 +2,8 @@
 
 `config.trainer` picks the training loop (gan_jax.trainers.TRAINERS).
 
-Without --config, the embedded default (gan_jax/config.py: the small DCGAN on
-scikit-learn's bundled digits) runs. `--config.KEY=VALUE` overrides any key;
+Without --config, the embedded quickstart (gan_jax/quickstart.py: a small DCGAN
+on scikit-learn's bundled digits) runs. `--config.KEY=VALUE` overrides any key;
 an unknown key is an error. Re-running the same command resumes.
 
 Exit status: 0 when training finished, 1 on an error (printed without a
@@ -24,6 +24,7 @@ from ml_collections import config_flags
 from gan_jax import cli
 from gan_jax import config as config_lib
 from gan_jax import errors
+from gan_jax import quickstart
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string('workdir', None, 'Directory for checkpoints, samples and logs.')
@@ -55,7 +56,7 @@ def _define_config_flag():
   # defined, so their errors surface here, at import.
   try:
     return config_flags.DEFINE_config_file(
-        'config', config_lib.BASE_CONFIG_PATH,
+        'config', quickstart.QUICKSTART_CONFIG_PATH,
         'Experiment config file (a Python file with get_config()); defaults '
         'to the embedded quickstart.', lock_config=True)
   except (AttributeError, KeyError, TypeError, ValueError) as e:

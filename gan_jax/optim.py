@@ -52,10 +52,15 @@ def build(cfg: ml_collections.ConfigDict,
   if cfg.lr_schedule not in SCHEDULES:
     raise errors.ConfigError(f'lr_schedule={cfg.lr_schedule!r} is not one of '
                              f'{", ".join(SCHEDULES)}.')
-  tx = OPTIMIZERS.get(cfg.name)(cfg)
-  if cfg.lr_schedule == 'linear':
-    if total_updates < 1:
-      raise errors.ConfigError("lr_schedule='linear' needs the run's length in updates.")
+  if cfg.lr_schedule == 'linear' and total_updates < 1:
+    raise errors.ConfigError("lr_schedule='linear' needs the run's length in updates.")
+  return with_schedule(OPTIMIZERS.get(cfg.name)(cfg), cfg.lr_schedule, total_updates)
+
+
+def with_schedule(tx: optax.GradientTransformation, schedule: str,
+                  total_updates: int) -> optax.GradientTransformation:
+  """`tx` with its updates scaled by `schedule` (unchecked: `build` validates the config)."""
+  if schedule == 'linear':
     tx = optax.chain(tx, optax.scale_by_schedule(
         optax.linear_schedule(1.0, 0.0, total_updates)))
   return tx

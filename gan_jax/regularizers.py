@@ -18,12 +18,12 @@ step * n_disc + i) and is multiplied by k there, so its average strength is
 unchanged. The choice is traced, not Python control flow, so the step stays
 one jitted program. On GPU and TPU a `lax.cond` skips the double backward
 pass on the other updates. On CPU the penalty is computed on every update
-and masked: measured with benchmarks/lazy_regularization.py (sngan32 x0.25,
-batch 16, R1 every 4, on the 2-core CPU shared with other jobs at load ~5),
-the `lax.cond` step took 779 ms against 532 ms masked and 583 ms with R1 on
-every update (best of 10 rounds), apparently because XLA's CPU backend runs
-the convolutions inside a conditional's branch slowly, as it does inside
-loops (see README, Design notes).
+and masked: on the shared 2-core development CPU (not a quiet machine) the
+`lax.cond` step measured slower than the masked one and than R1 on every
+update, apparently because XLA's CPU backend runs the convolutions inside a
+conditional's branch slowly, as it does inside loops (docs/design.md).
+`python -m benchmarks.lazy_regularization` measures it; BENCHMARKS.md has no
+figure for it yet.
 """
 
 from __future__ import annotations

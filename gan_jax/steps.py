@@ -217,7 +217,8 @@ def make_train_step(gan: GANModels, loss: GANLoss,
     batch_size = batch['image'].shape[1]
 
     # Python loops, not lax.scan: on CPU, XLA runs convolutions inside a
-    # while loop about 3x slower (measured: 200 ms vs 59 ms per dcgan28 step).
+    # while loop slowly (docs/design.md; `python -m benchmarks.compare_torch
+    # --scan_steps=4` measures it).
     g_noise = batch.get('g_noise')
     d_batch = {k: v for k, v in batch.items() if k != 'g_noise'}
     d, updates = state.d, []

@@ -14,6 +14,7 @@ import dataclasses
 import functools
 import json
 import os
+import shlex
 import signal
 import time
 from typing import Callable
@@ -78,6 +79,17 @@ def build_setup(config: ml_collections.ConfigDict, info: DatasetInfo) -> Setup:
   return Setup(gan, losses_lib.build(config.loss), g_tx, d_tx, init_state,
                augment.build(config.augment), regularizers.build(config.reg),
                families.step_maker(config))
+
+
+def next_steps(workdir: str, step: int) -> str:
+  """The commands that show and score a finished run, printed at its end."""
+  w = shlex.quote(workdir)
+  return (f'Last grid:  {os.path.join(workdir, "samples", f"step_{step:07d}.png")}\n'
+          f'Score it:   python -m gan_jax.evaluate --workdir={w}   '
+          '(cls_fd and class coverage against the training data; --real gives the floor)\n'
+          f'Sample it:  python -m gan_jax.generate --workdir={w} --num=64 '
+          f'--out={shlex.quote(os.path.join(workdir, "generated.npz"))} '
+          f'--grid={shlex.quote(os.path.join(workdir, "generated.png"))}')
 
 
 def restore_setup(workdir: str, step: int | None = None,
@@ -329,6 +341,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
                               os.path.join(workdir, 'loss_curve.png'),
                               f'{config.model.name} on {info.description}')
     print(f'Done: {tc.num_steps} steps. Samples in {os.path.join(workdir, "samples")}, '
-          f'loss curve {path}, checkpoints in {ckpt.directory}.', flush=True)
+          f'loss curve {path}, checkpoints in {ckpt.directory}.\n'
+          + next_steps(workdir, tc.num_steps), flush=True)
   logging.info('Finished training at step %d', tc.num_steps)
   return state

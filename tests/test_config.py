@@ -69,3 +69,25 @@ def test_command_line_overrides_and_errors(tmp_path):
   assert saved.model.name == 'mlp' and saved.train.num_steps == 2
   assert saved.train.batch_size == 16 and saved.data.source == 'digits'
   assert 'step 2/2' in ok.stdout
+
+
+def test_the_quickstart_is_the_base_config_with_its_recipe():
+  """main's default config is gan_jax/quickstart.py, which changes only the tuned keys of the base."""
+  from ml_collections import config_flags  # pylint: disable=g-import-not-at-top
+  from gan_jax import main, quickstart  # pylint: disable=g-import-not-at-top
+  assert config_flags.get_config_filename(main.FLAGS['config']) == quickstart.QUICKSTART_CONFIG_PATH
+  base = _flatten(config_lib.get_config().to_dict())
+  tuned = _flatten(quickstart.get_config().to_dict())
+  assert {k for k in base if base[k] != tuned[k]} == {'model.width_scale', 'optim.g.lr',
+                                                      'train.num_steps'}
+  config_lib.validate(quickstart.get_config())
+
+
+def _flatten(tree, prefix=''):
+  flat = {}
+  for key, value in tree.items():
+    if isinstance(value, dict):
+      flat.update(_flatten(value, f'{prefix}{key}.'))
+    else:
+      flat[f'{prefix}{key}'] = value
+  return flat

@@ -147,13 +147,42 @@ def test_evaluate_command_line_conditional_and_real_floor(tmp_path, squares, tra
   assert real['cls_fd']['value'] < fake['cls_fd']['value']
   # Errors the user can act on.
   with pytest.raises(errors.ConfigError, match='outside the 60-image reference subset'):
-    evaluate.evaluate(workdir, 'cls_fd', real=True, **{**kwargs, 'num': 100})
+    evaluate.evaluate(workdir, 'cls_fd', real=True, num_reference=60,
+                      **{**kwargs, 'num': 100})
   monkeypatch.setenv('GAN_JAX_INCEPTION_WEIGHTS', str(tmp_path / 'no_weights'))
   with pytest.raises(errors.DataNotFoundError, match='pt_inception-2015-12-05-6726825d.pth'):
     evaluate.evaluate(workdir, 'fid', **kwargs)
   result = run('--metrics=cls_fdd')
   assert result.returncode != 0 and "Did you mean 'cls_fd'?" in result.stderr
   assert 'Traceback' not in result.stderr
+
+
+def test_evaluate_defaults_on_a_small_dataset(tmp_path, squares, monkeypatch):
+  """No classifier and counts larger than the data: one is trained and cached, the data is halved."""
+  from gan_jax import evaluate  # pylint: disable=g-import-not-at-top
+  workdir = str(tmp_path / 'run')
+  train.train_and_evaluate(tiny_config(**{
+      'data.source': 'idx', 'data.path': squares, 'train.num_steps': 2}), workdir)
+  monkeypatch.setenv('GAN_JAX_CACHE_DIR', str(tmp_path / 'cache'))
+  lines = []
+  real = evaluate.evaluate(workdir, real=True, log=lines.append)
+  assert sum('training one on' in line for line in lines) == 1
+  assert any('scoring 60 samples against 60 reference images' in line for line in lines)
+  assert real['eval_config']['num'] == 60 and real['eval_config']['num_reference'] == 60
+  metrics = real['metrics']
+  assert metrics['cls_classes']['value'] == 4          # the real bars: every class present
+  # ... of the IDX source's ten: the six absent ones make the rarest share 0.
+  assert metrics['cls_min_class']['value'] == 0.0
+  assert sorted(metrics['cls_classes']['histogram'])[-4] >= 10
+  lines.clear()
+  fake = evaluate.evaluate(workdir, log=lines.append)  # the same counts, the cached classifier
+  assert not any('training one on' in line for line in lines)
+  assert fake['eval_config']['num'] == 60 and fake['metrics']['cls_fd']['value'] > 0
+  assert real['metrics']['cls_fd']['value'] < fake['metrics']['cls_fd']['value']
+  # Given counts win over the split: 100 samples leave 20 reference images for --real.
+  lines.clear()
+  evaluate.evaluate(workdir, real=True, num=100, log=lines.append)
+  assert any('scoring 100 samples against 20 reference images' in line for line in lines)
 
 
 def test_stacked_modes_and_probe(tmp_path, squares, trained_classifier):

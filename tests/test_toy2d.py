@@ -246,3 +246,19 @@ def test_tiny_sweep_vmaps_settings_and_seeds_and_matches_a_single_run(ring_run, 
   assert out['runs'][(1, 0)]['d_loss'] != out['runs'][(0, 0)]['d_loss']
   with pytest.raises(errors.ConfigError, match="Did you mean 'optim.d.lr'"):
     sweep.parse_grid(['optim.d.lrr=1'], config)
+
+
+def test_sweep_follows_a_linear_lr_schedule_like_a_single_run(tmp_path):
+  """The vmapped sweep decays the learning rates over the run as the trainer does."""
+  linear = {'optim.g.lr_schedule': 'linear', 'optim.d.lr_schedule': 'linear'}
+  config = tiny_lab_config('ring', **linear)
+  trainers.train_and_evaluate(config, str(tmp_path / 'single'))
+  with open(tmp_path / 'single' / 'final_metrics.json') as f:
+    single = json.load(f)
+  grid = sweep.parse_grid([f'optim.d.lr={config.optim.d.lr},{config.optim.d.lr * 10}'], config)
+  out = sweep.run_sweep(config, grid, 1, str(tmp_path / 'sweep'), say=lambda _: None)
+  for key in ('g_loss', 'd_loss', 'sliced_wasserstein'):
+    assert out['runs'][(0, 0)][key] == pytest.approx(single[key], rel=1e-4, abs=1e-6), key
+  constant = sweep.run_sweep(tiny_lab_config('ring'), grid, 1, str(tmp_path / 'constant'),
+                             say=lambda _: None)
+  assert constant['runs'][(0, 0)]['d_loss'] != out['runs'][(0, 0)]['d_loss']

@@ -149,13 +149,14 @@ def load(path: str) -> Classifier:
   return Classifier(module, variables, meta)
 
 
-def train_and_save(data_config, out_dir: str, *, steps: int, batch_size: int, lr: float,
-                   holdout: float, seed: int, log=print) -> dict:
-  """Builds the data, trains, measures held-out accuracy, saves; returns the metadata."""
+def train_and_save(data_config, out_dir: str, *, steps: int = 1000, batch_size: int = 64,
+                   lr: float = 1e-3, holdout: float = 0.2, seed: int = 0, source=None,
+                   log=print) -> dict:
+  """Builds the data (unless `source` is it), trains, measures held-out accuracy, saves; returns the metadata."""
   from gan_jax import data as data_lib  # pylint: disable=g-import-not-at-top
   if not 0 < holdout < 1:
     raise errors.ConfigError(f'--holdout must be in (0, 1), got {holdout}.')
-  source = data_lib.build_source(data_config)
+  source = source or data_lib.build_source(data_config)
   info = source.info
   if info.num_classes < 2:
     raise errors.DataError(f'{info.description} has no class labels (or only one '

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
 import time
 from typing import Callable
 
@@ -22,7 +23,7 @@ import numpy as np
 
 from gan_jax import errors, parallel
 from gan_jax.data import pipeline
-from gan_jax.metrics import cache, extractors
+from gan_jax.metrics import cache, extractors, weights_dir
 from gan_jax.registry import Registry
 
 
@@ -111,14 +112,48 @@ class Evaluation:
     self._extractors: dict = {}
     self._reference_features: dict = {}
     self._sampler = None
+    self._choose_reference(self.ec.num_reference)
+
+  def _choose_reference(self, num_reference: int):
     # All the data when it has fewer images than asked; the protocol says how many.
-    num_ref = min(self.ec.num_reference or len(source), len(source))
-    order = np.random.default_rng(self.ec.seed).permutation(len(source))
+    size = len(self.source)
+    num_ref = min(num_reference or size, size)
+    order = np.random.default_rng(self.ec.seed).permutation(size)
     self.reference_indices = np.sort(order[:num_ref])
     self.unused_indices = order[num_ref:]   # for scoring real data disjoint from the reference
     self.reference_description = (
         f'{num_ref} reference images of {self.info.description}'
-        + ('' if num_ref == len(source) else f' (seeded subset, seed {self.ec.seed})'))
+        + ('' if num_ref == size else f' (seeded subset, seed {self.ec.seed})'))
+
+  def split_small_dataset(self, *, fixed_num: bool = False,
+                          fixed_reference: bool = False) -> str | None:
+    """Fits config.eval.num + num_reference to a dataset smaller than both; returns a line saying so.
+
+    Real images are scored against a reference disjoint from them, so on a
+    small dataset (the 1,797 bundled digits) the default counts cannot both
+    hold. The count not fixed by the caller gives way; with neither fixed the
+    data is halved. None when nothing changed (or both are fixed, which
+    `real_samples` then reports).
+    """
+    size = len(self.source)
+    num, ref = self.ec.num, self.ec.num_reference or size
+    if num + ref <= size or (fixed_num and fixed_reference):
+      return None
+    if fixed_num:
+      ref = size - num
+    elif fixed_reference:
+      num = size - ref
+    else:
+      num, ref = size // 2, size - size // 2
+    if num < 1 or ref < 1:
+      return None
+    asked = (self.ec.num, self.ec.num_reference)
+    self.ec.num, self.ec.num_reference = num, ref
+    self._choose_reference(ref)
+    return (f'{self.info.description} has {size} images, fewer than {asked[0]} samples + '
+            f'{asked[1] or size} reference images: scoring {num} samples against {ref} '
+            'reference images (the counts --real uses on this data, so the two compare; '
+            '--num and --num_reference choose others).')
 
   # --- feature extractors -----------------------------------------------------------
   def extractor(self, name: str) -> extractors.Extractor:
@@ -132,15 +167,35 @@ class Evaluation:
             auto_convert=path == inception_weights.default_path(self.ec.cache_dir))
       elif name == 'classifier':
         if not self._classifier_path:
-          raise errors.ConfigError(
-              'The cls_* metrics need a domain classifier: train one with python -m '
-              'gan_jax.metrics.classifier --config=... --out=DIR and pass '
-              '--config.eval.classifier=DIR (gan_jax.evaluate: --classifier=DIR).')
+          self._classifier_path = self._cached_classifier()
         self._extractors[name] = extractors.classifier(self._classifier_path, self.mesh,
                                                        self.ec.batch_size)
       else:
         raise KeyError(name)
     return self._extractors[name]
+
+  def _cached_classifier(self) -> str:
+    """A domain classifier of the reference data, trained on first use and cached, when none is set."""
+    from gan_jax.metrics import classifier as classifier_lib  # pylint: disable=g-import-not-at-top
+    data = {k: v for k, v in self.data_config.to_dict().items()
+            if k not in ('read_threads', 'prefetch')}
+    data['path'] = os.path.abspath(os.path.expanduser(data['path'])) if data['path'] else ''
+    path = os.path.join(cache.cache_dir(self.ec.cache_dir), 'classifiers', cache.fingerprint(data))
+    if weights_dir.exists(path, classifier_lib.META_FILE):
+      return path
+    how = ('train one with python -m gan_jax.metrics.classifier --config=... --out=DIR and '
+           'pass --config.eval.classifier=DIR (gan_jax.evaluate: --classifier=DIR)')
+    if self.info.num_classes < 2:
+      raise errors.ConfigError(f'The cls_* metrics need a domain classifier, and '
+                               f'{self.info.description} has no class labels to train one on '
+                               f'here: {how}, on labelled data of the same domain.')
+    if jax.process_count() > 1:  # one writer per cache entry
+      raise errors.ConfigError(f'The cls_* metrics need a domain classifier: {how}.')
+    self.log(f'No domain classifier given (config.eval.classifier): training one on '
+             f'{self.info.description}, cached in {path} for later runs on this data.')
+    shutil.rmtree(path, ignore_errors=True)  # an earlier attempt that died before its metadata
+    classifier_lib.train_and_save(self.data_config, path, source=self.source, log=self.log)
+    return path
 
   # --- reference data ---------------------------------------------------------------
   def reference_images(self, indices=None) -> tuple[np.ndarray, np.ndarray]:

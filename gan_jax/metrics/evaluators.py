@@ -118,7 +118,8 @@ def _cls_acc(ev: Evaluation, samples: SampleSet) -> dict:
                                       f'{ext.description}', True)}
 
 
-@register('cls_cov', 'class coverage: classes present and KL(class histogram || uniform)')
+@register('cls_cov', 'class coverage: classes present, KL(class histogram || uniform), '
+          'the rarest class\'s share')
 def _cls_cov(ev: Evaluation, samples: SampleSet) -> dict:
   ext = ev.extractor('classifier')
   n = ev.ec.num
@@ -127,7 +128,11 @@ def _cls_cov(ev: Evaluation, samples: SampleSet) -> dict:
   protocol = f'{n} samples of {samples.description}; {ext.description}'
   return {'cls_classes': Metric(present, protocol + f'; of {num_classes} classes', True,
                                 {'histogram': counts.tolist()}),
-          'cls_kl': Metric(kl, protocol + '; nats', False)}
+          'cls_kl': Metric(kl, protocol + '; nats', False),
+          # The rarest class's share shows a starved class that KL averages away.
+          'cls_min_class': Metric(float(counts.min() / max(1, counts.sum())),
+                                  protocol + f'; share of the rarest of {num_classes} classes',
+                                  True)}
 
 
 @register('cls_dups', 'near-duplicate pairs among config.eval.dup_num samples')

@@ -9,7 +9,7 @@ logit per image, shape (B,), or, when it has an auxiliary head (ACGAN), a dict
 
 Every builder honours `model.g_conditioning`, `model.d_conditioning` and
 `model.spectral_norm`; `model.width_scale` scales the widths of the models
-that have a width list (all but dcgan28).
+that have a width list.
 """
 
 from __future__ import annotations
@@ -70,16 +70,15 @@ def _conditioning(cfg) -> dict:
 @MODELS.register('dcgan28')
 def _dcgan28(cfg, image_shape, num_classes):
   _require_size('dcgan28', image_shape, 28)
-  if cfg.width_scale != 1.0:
-    raise errors.ConfigError('config.model.width_scale is not supported by dcgan28 '
-                             '(its widths are fixed by the MNIST report); leave it at 1.0.')
   g_sn, d_sn = _spectral_norm(cfg, 'none')
   if g_sn:
     raise errors.ConfigError("dcgan28 supports spectral norm in D only: "
                              "config.model.spectral_norm='d' or 'none'.")
   cond = _conditioning(cfg)
-  return (dcgan.Generator28(image_shape[2], num_classes, cfg.bn_momentum, cond['g']),
-          dcgan.Discriminator28(num_classes, cfg.bn_momentum, cond['d'], d_sn))
+  return (dcgan.Generator28(image_shape[2], num_classes, cfg.bn_momentum, cond['g'],
+                            cfg.width_scale),
+          dcgan.Discriminator28(num_classes, cfg.bn_momentum, cond['d'], d_sn,
+                                cfg.width_scale))
 
 
 @MODELS.register('dcgan32')
@@ -208,8 +207,11 @@ def _mlp2d(cfg, image_shape, num_classes):
         "config.trainer='toy2d' and config.data.source='toy2d' (configs/toy2d_*.py).")
   if cfg.hidden < 1:
     raise errors.ConfigError(f'config.model.hidden={cfg.hidden} must be at least 1.')
-  return (mlp2d.MLP2DGenerator(image_shape[0], cfg.hidden),
-          mlp2d.MLP2DDiscriminator(cfg.hidden))
+  if cfg.hidden_layers < 1:
+    raise errors.ConfigError(
+        f'config.model.hidden_layers={cfg.hidden_layers} must be at least 1.')
+  return (mlp2d.MLP2DGenerator(image_shape[0], cfg.hidden, cfg.hidden_layers),
+          mlp2d.MLP2DDiscriminator(cfg.hidden, cfg.hidden_layers))
 
 
 def build(model_config: ml_collections.ConfigDict, image_shape: Sequence[int],

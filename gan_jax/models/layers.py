@@ -95,8 +95,10 @@ def subpixel_conv_transpose(x: jnp.ndarray, kernel: jnp.ndarray, stride: int,
   4x4 kernel at stride 2). This does the transposed convolution's arithmetic
   and no more, without the zeros of a stride-dilated input: XLA's CPU backend
   runs input-dilated convolutions, and above all their kernel gradients,
-  many times slower (measured in BENCHMARKS.md). One 3x3 convolution to all
-  phases at once, with zeros for the missing taps, measured slower than this.
+  slowly (docs/design.md). One 3x3 convolution to all phases at once, with
+  zeros for the missing taps, measured slower than this. `python -m
+  benchmarks.conv_transpose_probe` times every route (BENCHMARKS.md,
+  "Transposed convolutions: the sub-pixel layer").
   """
   k, s, p = kernel.shape[0], stride, padding
   batch, height, width, _ = x.shape
