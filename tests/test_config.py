@@ -73,9 +73,13 @@ def test_command_line_overrides_and_errors(tmp_path):
 
 def test_the_quickstart_is_the_base_config_with_its_recipe():
   """main's default config is gan_jax/quickstart.py, which changes only the tuned keys of the base."""
-  from ml_collections import config_flags  # pylint: disable=g-import-not-at-top
-  from gan_jax import main, quickstart  # pylint: disable=g-import-not-at-top
-  assert config_flags.get_config_filename(main.FLAGS['config']) == quickstart.QUICKSTART_CONFIG_PATH
+  from gan_jax import quickstart  # pylint: disable=g-import-not-at-top
+  # In a fresh process: importing gan_jax.main here would define its flags beside other commands'.
+  default = subprocess.run(
+      [sys.executable, '-c', 'from ml_collections import config_flags; from gan_jax import main; '
+       "print(config_flags.get_config_filename(main.FLAGS['config']))"],
+      cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+  assert default.stdout.strip() == quickstart.QUICKSTART_CONFIG_PATH, default.stderr[-2000:]
   base = _flatten(config_lib.get_config().to_dict())
   tuned = _flatten(quickstart.get_config().to_dict())
   assert {k for k in base if base[k] != tuned[k]} == {'model.width_scale', 'optim.g.lr',

@@ -20,7 +20,7 @@ import jax
 import numpy as np
 import pytest
 
-from gan_jax import distributed, errors, train
+from gan_jax import config as config_lib, distributed, errors, train
 from tests.conftest import REPO_ROOT, make_config, run_on_simulated_devices, subprocess_env
 
 SCRIPT = textwrap.dedent('''
@@ -86,7 +86,9 @@ def _run_overrides(data_dir):
 
 def _main(workdir, overrides, devices, *extra, log=None):
   """Starts `python -m gan_jax.main` on `devices` CPU devices, its output piped or in file `log`."""
-  args = [sys.executable, '-m', 'gan_jax.main', f'--workdir={workdir}', *extra,
+  # The base config, as the in-process runs this is compared with (not the quickstart).
+  args = [sys.executable, '-m', 'gan_jax.main', f'--workdir={workdir}',
+          f'--config={config_lib.BASE_CONFIG_PATH}', *extra,
           *[f'--config.{k}={v}' for k, v in overrides.items()]]
   if log is None:
     return subprocess.Popen(args, cwd=REPO_ROOT, env=subprocess_env(devices=devices),

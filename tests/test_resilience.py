@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 
 from gan_jax import checkpoint as checkpoint_lib
-from gan_jax import errors, reporting, train
+from gan_jax import config as config_lib, errors, reporting, train
 from tests.conftest import REPO_ROOT, make_config, subprocess_env, write_idx
 
 NUM_STEPS = 30
@@ -96,7 +96,8 @@ def launch():
   def start(workdir, overrides, log_path):
     with open(log_path, 'w') as log:
       procs.append(subprocess.Popen(
-          [sys.executable, '-m', 'gan_jax.main', f'--workdir={workdir}', *_flags(overrides)],
+          [sys.executable, '-m', 'gan_jax.main', f'--workdir={workdir}',
+           f'--config={config_lib.BASE_CONFIG_PATH}', *_flags(overrides)],  # as make_config
           cwd=REPO_ROOT, env=subprocess_env(), stdout=log, stderr=subprocess.STDOUT))
     return procs[-1]
   yield start
