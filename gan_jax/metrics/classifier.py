@@ -156,7 +156,7 @@ def train_and_save(data_config, out_dir: str, *, steps: int = 1000, batch_size: 
   from gan_jax import data as data_lib  # pylint: disable=g-import-not-at-top
   if not 0 < holdout < 1:
     raise errors.ConfigError(f'--holdout must be in (0, 1), got {holdout}.')
-  source = source or data_lib.build_source(data_config)
+  source = data_lib.build_source(data_config) if source is None else source
   info = source.info
   if info.num_classes < 2:
     raise errors.DataError(f'{info.description} has no class labels (or only one '
