@@ -57,6 +57,11 @@ def build(cfg: ml_collections.ConfigDict,
   return with_schedule(OPTIMIZERS.get(cfg.name)(cfg), cfg.lr_schedule, total_updates)
 
 
+def updates_in_run(train_config: ml_collections.ConfigDict, net: str) -> int:
+  """Updates of network `net` ('g' or 'd') in the whole run: what a linear schedule decays over."""
+  return train_config.num_steps * (train_config.n_gen if net == 'g' else train_config.n_disc)
+
+
 def with_schedule(tx: optax.GradientTransformation, schedule: str,
                   total_updates: int) -> optax.GradientTransformation:
   """`tx` with its updates scaled by `schedule` (unchecked: `build` validates the config)."""

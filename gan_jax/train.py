@@ -72,8 +72,8 @@ def build_setup(config: ml_collections.ConfigDict, info: DatasetInfo) -> Setup:
   gan = families.adapt_models(
       config, models_lib.build(config.model, info.image_shape, info.num_classes))
   tc = config.train
-  g_tx = optim.build(config.optim.g, tc.num_steps * tc.n_gen)
-  d_tx = optim.build(config.optim.d, tc.num_steps * tc.n_disc)
+  g_tx = optim.build(config.optim.g, optim.updates_in_run(tc, 'g'))
+  d_tx = optim.build(config.optim.d, optim.updates_in_run(tc, 'd'))
   init_state = functools.partial(state_lib.create, gan, g_tx, d_tx, config.seed,
                                  use_ema=config.train.ema_decay > 0)
   return Setup(gan, losses_lib.build(config.loss), g_tx, d_tx, init_state,

@@ -74,11 +74,11 @@ def _dcgan28(cfg, image_shape, num_classes):
   if g_sn:
     raise errors.ConfigError("dcgan28 supports spectral norm in D only: "
                              "config.model.spectral_norm='d' or 'none'.")
-  cond = _conditioning(cfg)
+  cond, s = _conditioning(cfg), cfg.width_scale
   return (dcgan.Generator28(image_shape[2], num_classes, cfg.bn_momentum, cond['g'],
-                            cfg.width_scale),
+                            _scaled(dcgan.Generator28.widths, s)),
           dcgan.Discriminator28(num_classes, cfg.bn_momentum, cond['d'], d_sn,
-                                cfg.width_scale))
+                                _scaled(dcgan.Discriminator28.widths, s)))
 
 
 @MODELS.register('dcgan32')

@@ -23,7 +23,7 @@ class Generator28(nn.Module):
   num_classes: int = 0
   bn_momentum: float = 0.9
   conditioning: str = 'concat'
-  width_scale: float = 1.0
+  widths: Sequence[int] = (64, 32, 16)
 
   @nn.compact
   def __call__(self, z, labels=None, *, train: bool):
@@ -33,9 +33,8 @@ class Generator28(nn.Module):
     norm = functools.partial(layers.generator_norm, train, self.bn_momentum, labels,
                              self.num_classes, self.conditioning)
     # (features, kernel, stride, padding) of torch.nn.ConvTranspose2d.
-    for features, kernel, stride, padding in ((64, 3, 1, 0), (32, 3, 2, 0),
-                                              (16, 4, 2, 1)):
-      features = max(1, round(features * self.width_scale))
+    for features, (kernel, stride, padding) in zip(self.widths, ((3, 1, 0), (3, 2, 0),
+                                                                (4, 2, 1))):
       x = layers.conv_transpose(features, kernel, stride, padding)(x)
       x = norm()(x)
       x = nn.relu(x)
@@ -49,17 +48,16 @@ class Discriminator28(nn.Module):
   bn_momentum: float = 0.9
   conditioning: str = 'concat'
   spectral_norm: bool = False
-  width_scale: float = 1.0
+  widths: Sequence[int] = (16, 32, 64)
 
   @nn.compact
   def __call__(self, x, labels=None, *, train: bool):
     sn = functools.partial(layers.spectral, enabled=self.spectral_norm, train=train)
-    width = lambda features: max(1, round(features * self.width_scale))
     x = layers.concat_label_maps(
         x, labels, layers.concat_classes(self.num_classes, self.conditioning))
-    x = layers.leaky_relu(sn(layers.conv(width(16), 4, 2, 1))(x))
-    for features, kernel, stride, padding in ((32, 4, 2, 1), (64, 3, 2, 0)):
-      x = sn(layers.conv(width(features), kernel, stride, padding))(x)
+    x = layers.leaky_relu(sn(layers.conv(self.widths[0], 4, 2, 1))(x))
+    for features, (kernel, stride, padding) in zip(self.widths[1:], ((4, 2, 1), (3, 2, 0))):
+      x = sn(layers.conv(features, kernel, stride, padding))(x)
       x = layers.batch_norm(train, self.bn_momentum)(x)
       x = layers.leaky_relu(x)
     features = x.reshape(x.shape[0], -1)   # the 3x3 conv below is linear in these

@@ -155,7 +155,7 @@ def plan(config: ml_collections.ConfigDict, grid: Sequence[tuple], num_seeds: in
     config_lib.validate(cfg)
     lab_lib.validate(cfg)
     for net in ('g', 'd'):   # bad optimizer values fail here
-      optim.build(cfg.optim[net], _updates(cfg, net))
+      optim.build(cfg.optim[net], optim.updates_in_run(cfg.train, net))
     settings.append(setting)
     configs.append(cfg)
   groups: dict = {}
@@ -167,17 +167,12 @@ def plan(config: ml_collections.ConfigDict, grid: Sequence[tuple], num_seeds: in
   return settings, configs, list(groups.values())
 
 
-def _updates(cfg: ml_collections.ConfigDict, net: str) -> int:
-  """`net`'s updates in the whole run, which a linear lr schedule decays over."""
-  return cfg.train.num_steps * (cfg.train.n_gen if net == 'g' else cfg.train.n_disc)
-
-
 def _optimizer(cfg: ml_collections.ConfigDict, net: str, traced: dict):
   """optim's optimizer for `net` with the traced hyperparameters of one run substituted."""
   fields = dict(cfg.optim[net].to_dict())
   fields.update({k.split('.')[2]: v for k, v in traced.items() if k.split('.')[1] == net})
   tx = optim.OPTIMIZERS.get(fields['name'])(types.SimpleNamespace(**fields))
-  return optim.with_schedule(tx, fields['lr_schedule'], _updates(cfg, net))
+  return optim.with_schedule(tx, fields['lr_schedule'], optim.updates_in_run(cfg.train, net))
 
 
 def _programs(lab: lab_lib.Lab, group: Group):
