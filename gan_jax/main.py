@@ -6,9 +6,9 @@ Without --config, the embedded quickstart (gan_jax/quickstart.py: a small DCGAN
 on scikit-learn's bundled digits) runs. `--config.KEY=VALUE` overrides any key;
 an unknown key is an error. Re-running the same command resumes.
 
-Exit status: 0 when training finished, 1 on an error (printed without a
-traceback when it is the input's fault), 128 + the signal number after
-SIGTERM (143) or SIGINT (130) stopped the run and saved a checkpoint.
+Exit status: 0 when training finished, 1 on an error (printed in one line;
+--verbose or GAN_JAX_VERBOSE=1 adds the traceback), 128 + the signal number
+after SIGTERM (143) or SIGINT (130) stopped the run and saved a checkpoint.
 """
 
 from __future__ import annotations
@@ -22,8 +22,6 @@ from absl import logging
 from ml_collections import config_flags
 
 from gan_jax import cli
-from gan_jax import config as config_lib
-from gan_jax import errors
 from gan_jax import quickstart
 
 FLAGS = flags.FLAGS
@@ -87,14 +85,9 @@ def main(argv):
     config.get('seed')  # a file that failed to load raises on first use
   except OSError as e:  # config_flags defers a file that failed to load to here
     sys.exit(f'error: cannot load --config: {e}'.rstrip())
-  try:
-    trainers.train_and_evaluate(config, FLAGS.workdir,
-                                allow_config_change=FLAGS.allow_config_change)
-  except errors.Interrupted as e:
-    print(e, file=sys.stderr, flush=True)
-    sys.exit(e.exit_code)
-  except errors.GanJaxError as e:
-    sys.exit(f'error: {e}')
+  # Errors are printed in one line by cli.run (--verbose: the traceback).
+  trainers.train_and_evaluate(config, FLAGS.workdir,
+                              allow_config_change=FLAGS.allow_config_change)
 
 
 if __name__ == '__main__':

@@ -7,6 +7,7 @@ JAX starts. The two processes talk through `jax.distributed` on 127.0.0.1,
 with gloo collectives (JAX's default for CPU).
 """
 
+import json
 import os
 import re
 import signal
@@ -211,3 +212,29 @@ def test_multi_process_settings_once_jax_is_running_are_an_error_naming_the_fix(
         'distributed.process_id': 0}).distributed)
   distributed.initialize(make_config().distributed)  # nothing asked for: one process
   assert not jax.distributed.is_initialized() and jax.process_count() == 1
+
+
+def test_periodic_evaluation_on_two_processes_gives_the_one_process_numbers(
+    tmp_path, idx_dir, two_processes):
+  from gan_jax.metrics import classifier  # pylint: disable=g-import-not-at-top
+  classifier_dir = str(tmp_path / 'classifier')
+  data = make_config(**_run_overrides(idx_dir)).data
+  classifier.train_and_save(data, classifier_dir, steps=20, batch_size=32, lr=3e-3,
+                            log=lambda *_: None)
+  # 30 samples and a 40-image reference: neither divides by the 4 devices evenly.
+  overrides = dict(_run_overrides(idx_dir), **{
+      'eval.every': NUM_STEPS // 2, 'eval.metrics': ('cls_fd', 'cls_cov'), 'eval.num': 30,
+      'eval.num_reference': 40, 'eval.batch_size': 16, 'eval.classifier': classifier_dir,
+      'eval.cache_dir': str(tmp_path / 'cache')})
+  one = str(tmp_path / 'one')
+  train.train_and_evaluate(make_config(**overrides), one)
+  two = str(tmp_path / 'two')
+  procs, logs = two_processes(two, overrides, 'eval')
+  assert _wait(procs, logs) == [0, 0], _read(logs[0])[-3000:] + _read(logs[1])[-3000:]
+  for step in (NUM_STEPS // 2, NUM_STEPS):
+    records = [json.loads(_read(os.path.join(w, 'eval', f'step_{step}.json'))) for w in (one, two)]
+    values = [{k: v['value'] for k, v in r['metrics'].items()} for r in records]
+    assert set(values[0]) >= {'cls_fd', 'cls_classes'} and values[0].keys() == values[1].keys()
+    for name in values[0]:
+      np.testing.assert_allclose(values[1][name], values[0][name], rtol=1e-3, atol=1e-4,
+                                 err_msg=f'{name} at step {step}')

@@ -3,7 +3,8 @@
 Batches are padded to one fixed size (a multiple of the device count), so a
 function compiles once whatever the number of examples, and each batch is
 split over the mesh axis 'data' like a training batch. Results come back to
-the host as numpy, padding removed.
+the host as numpy, padding removed, on every process: with several processes,
+each must call `map_batched` with the same inputs (it gathers collectively).
 """
 
 from __future__ import annotations
@@ -46,8 +47,9 @@ def map_batched(fn: Callable[..., Any], inputs: Any, batch_size: int, mesh: Mesh
       return jax.device_put(part, sharding)
 
     result = fn(jax.tree.map(take, inputs), *replicated_args)
+    # to_host gathers the shards other processes hold (every process calls this)
     outputs.append(jax.tree.map(lambda y, n=stop - start: np.asarray(y)[:n],
-                                jax.device_get(result)))
+                                parallel.to_host(result)))
   return jax.tree.map(lambda *parts: np.concatenate(parts), *outputs)
 
 

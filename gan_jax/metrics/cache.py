@@ -46,9 +46,11 @@ def cached_arrays(directory: str, name: str, description: dict,
     with np.load(path) as npz:
       return {k: npz[k] for k in npz.files}, path
   arrays = compute()
-  tmp = path + '.tmp.npz'
+  # Per-process temporary names: several processes (or runs) may fill one entry at once.
+  tmp = f'{path}.{os.getpid()}.tmp.npz'
   np.savez(tmp, **arrays)
   os.replace(tmp, path)
-  with open(path[:-4] + '.json', 'w') as f:
+  with open(f'{path[:-4]}.{os.getpid()}.tmp', 'w') as f:
     json.dump(description, f, indent=2, sort_keys=True, default=str)
+  os.replace(f.name, path[:-4] + '.json')
   return arrays, path

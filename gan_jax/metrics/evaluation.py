@@ -43,14 +43,15 @@ class Metric:
 class Evaluator:
   fn: Callable                 # (Evaluation, SampleSet) -> {name: Metric}
   description: str
+  needs: tuple[str, ...] = ()  # feature extractors it reads: 'inception', 'classifier'
 
 
 EVALUATORS: Registry[Evaluator] = Registry('evaluator', 'config.eval.metrics')
 
 
-def register(name: str, description: str):
+def register(name: str, description: str, needs: tuple[str, ...] = ()):
   def decorator(fn):
-    EVALUATORS.register(name)(Evaluator(fn, description))
+    EVALUATORS.register(name)(Evaluator(fn, description, needs))
     return fn
   return decorator
 
@@ -155,6 +156,17 @@ class Evaluation:
             'reference images (the counts --real uses on this data, so the two compare; '
             '--num and --num_reference choose others).')
 
+  def prepare(self, names) -> None:
+    """Loads the extractors and reference features that the evaluators `names` need.
+
+    Called before training starts, so that missing weights, a missing
+    classifier or unreadable reference data fail then, not at the first
+    evaluation hours later. Nothing is computed twice: the features are
+    cached for the evaluations that follow.
+    """
+    for name in dict.fromkeys(n for metric in names for n in EVALUATORS.get(metric).needs):
+      self.reference_features(name)
+
   # --- feature extractors -----------------------------------------------------------
   def extractor(self, name: str) -> extractors.Extractor:
     if name not in self._extractors:
@@ -193,8 +205,19 @@ class Evaluation:
       raise errors.ConfigError(f'The cls_* metrics need a domain classifier: {how}.')
     self.log(f'No domain classifier given (config.eval.classifier): training one on '
              f'{self.info.description}, cached in {path} for later runs on this data.')
-    shutil.rmtree(path, ignore_errors=True)  # an earlier attempt that died before its metadata
-    classifier_lib.train_and_save(self.data_config, path, source=self.source, log=self.log)
+    # Trained beside the entry and renamed into place: a run that dies half-way
+    # leaves no entry, and two runs filling it at once do not mix their files.
+    partial = f'{path}.{os.getpid()}.partial'
+    shutil.rmtree(partial, ignore_errors=True)
+    classifier_lib.train_and_save(self.data_config, partial, source=self.source, log=self.log)
+    try:
+      os.rename(partial, path)
+    except OSError:  # another run finished first (or left a dead attempt): keep one
+      if weights_dir.exists(path, classifier_lib.META_FILE):
+        shutil.rmtree(partial, ignore_errors=True)
+      else:
+        shutil.rmtree(path, ignore_errors=True)
+        os.rename(partial, path)
     return path
 
   # --- reference data ---------------------------------------------------------------

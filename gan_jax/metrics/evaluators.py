@@ -35,12 +35,12 @@ def _frechet(ev: Evaluation, samples: SampleSet, extractor_name: str, key: str, 
                        False)}
 
 
-@register('fid', 'Fréchet Inception distance (pool3, 2048-d)')
+@register('fid', 'Fréchet Inception distance (pool3, 2048-d)', needs=('inception',))
 def _fid(ev: Evaluation, samples: SampleSet) -> dict:
   return _frechet(ev, samples, 'inception', 'pool3', 'fid', 'pool3')
 
 
-@register('is', 'Inception score (10 splits)')
+@register('is', 'Inception score (10 splits)', needs=('inception',))
 def _is(ev: Evaluation, samples: SampleSet) -> dict:
   ext = ev.extractor('inception')
   if not ext.meta.get('logits', True):
@@ -57,7 +57,8 @@ def _is(ev: Evaluation, samples: SampleSet) -> dict:
                        {'std': std})}
 
 
-@register('kid', 'Kernel Inception distance (cubic polynomial kernel MMD^2)')
+@register('kid', 'Kernel Inception distance (cubic polynomial kernel MMD^2)',
+          needs=('inception',))
 def _kid(ev: Evaluation, samples: SampleSet) -> dict:
   ext = ev.extractor('inception')
   n = ev.ec.num
@@ -80,7 +81,8 @@ def _precision_recall(ev, samples, extractor_name, key, prefix, space):
           f'{prefix}recall': Metric(recall, protocol, True)}
 
 
-@register('pr', 'precision and recall (Kynkäänniemi et al. 2019) in Inception space')
+@register('pr', 'precision and recall (Kynkäänniemi et al. 2019) in Inception space',
+          needs=('inception',))
 def _pr(ev: Evaluation, samples: SampleSet) -> dict:
   return _precision_recall(ev, samples, 'inception', 'pool3', '',
                            f'{ev.extractor("inception").description} pool3')
@@ -88,12 +90,14 @@ def _pr(ev: Evaluation, samples: SampleSet) -> dict:
 
 # --- Domain-classifier metrics ----------------------------------------------------------
 
-@register('cls_fd', 'Fréchet distance in the domain classifier\'s feature space')
+@register('cls_fd', 'Fréchet distance in the domain classifier\'s feature space',
+          needs=('classifier',))
 def _cls_fd(ev: Evaluation, samples: SampleSet) -> dict:
   return _frechet(ev, samples, 'classifier', 'features', 'cls_fd', 'features')
 
 
-@register('cls_pr', 'precision and recall in the domain classifier\'s feature space')
+@register('cls_pr', 'precision and recall in the domain classifier\'s feature space',
+          needs=('classifier',))
 def _cls_pr(ev: Evaluation, samples: SampleSet) -> dict:
   return _precision_recall(ev, samples, 'classifier', 'features', 'cls_',
                            f'{ev.extractor("classifier").description}, features')
@@ -103,7 +107,8 @@ def _predictions(ev: Evaluation, samples: SampleSet, n: int) -> np.ndarray:
   return samples.features(ev.extractor('classifier'), n)['logits'].argmax(-1)
 
 
-@register('cls_acc', 'class-conditional accuracy: samples for class k classified as k')
+@register('cls_acc', 'class-conditional accuracy: samples for class k classified as k',
+          needs=('classifier',))
 def _cls_acc(ev: Evaluation, samples: SampleSet) -> dict:
   ext = ev.extractor('classifier')
   n = ev.ec.num
@@ -119,7 +124,7 @@ def _cls_acc(ev: Evaluation, samples: SampleSet) -> dict:
 
 
 @register('cls_cov', 'class coverage: classes present, KL(class histogram || uniform), '
-          'the rarest class\'s share')
+          'the rarest class\'s share', needs=('classifier',))
 def _cls_cov(ev: Evaluation, samples: SampleSet) -> dict:
   ext = ev.extractor('classifier')
   n = ev.ec.num
@@ -135,7 +140,8 @@ def _cls_cov(ev: Evaluation, samples: SampleSet) -> dict:
                                   True)}
 
 
-@register('cls_dups', 'near-duplicate pairs among config.eval.dup_num samples')
+@register('cls_dups', 'near-duplicate pairs among config.eval.dup_num samples',
+          needs=('classifier',))
 def _cls_dups(ev: Evaluation, samples: SampleSet) -> dict:
   ext = ev.extractor('classifier')
   n = min(ev.ec.dup_num, len(ev.reference_indices))
@@ -155,7 +161,8 @@ def _cls_dups(ev: Evaluation, samples: SampleSet) -> dict:
                              {'reference_pairs': real_pairs, 'threshold': threshold})}
 
 
-@register('stacked_modes', 'Stacked MNIST: modes covered of 1000, and KL (PacGAN/VEEGAN)')
+@register('stacked_modes', 'Stacked MNIST: modes covered of 1000, and KL (PacGAN/VEEGAN)',
+          needs=('classifier',))
 def _stacked_modes(ev: Evaluation, samples: SampleSet) -> dict:
   from gan_jax.data import stacked_mnist  # pylint: disable=g-import-not-at-top
   ext = ev.extractor('classifier')

@@ -54,7 +54,7 @@ def frechet_distance(stats1: dict, stats2: dict) -> float:
   if np.shape(stats1['mu']) != np.shape(stats2['mu']):
     raise ValueError(f'Feature dimensions differ: {np.shape(stats1["mu"])} vs '
                      f'{np.shape(stats2["mu"])}.')
-  cpu = jax.devices('cpu')[0]
+  cpu = jax.local_devices(backend='cpu')[0]  # this process's: another's is not addressable
   with jax.enable_x64(True):
     args = [jax.device_put(np.asarray(s[k], np.float64), cpu)
             for s in (stats1, stats2) for k in ('mu', 'sigma')]

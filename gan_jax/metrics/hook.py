@@ -16,7 +16,12 @@ from gan_jax.metrics.evaluation import Evaluation
 
 
 class PeriodicEvaluation:
-  """Built once per run; `__call__(step, state)` evaluates and returns the seconds it took."""
+  """Built once per run, before the first step; `__call__(step, state)` evaluates and returns the seconds it took.
+
+  Building it loads the extractors and the reference features the metrics
+  need, so a missing file stops the run at its start, not at its first
+  evaluation.
+  """
 
   def __init__(self, config, workdir: str, source, gan, mesh, reporter):
     self.config = config
@@ -25,6 +30,7 @@ class PeriodicEvaluation:
     self.reporter = reporter
     self.names = report.metric_names(config.eval.metrics)
     self.evaluation = Evaluation(config, source, mesh, log=reporter.message)
+    self.evaluation.prepare(self.names)   # missing weights or classifier: fail before step 1
     self.best = (report.BestCheckpoint(workdir, config.eval.best_metric)
                  if config.eval.best_metric else None)
 

@@ -36,8 +36,19 @@ def exists(path: str, meta_file: str) -> bool:
 
 
 def load(path: str, meta_file: str) -> tuple[dict, dict]:
-  """(variables as numpy, meta); callers check `exists` first to give their own advice."""
+  """(variables as numpy, meta); callers check `exists` first to give their own advice.
+
+  Restored into numpy arrays of the saved shapes: every process of a
+  multi-process run reads the whole of each array, whatever the topology it
+  was saved from (a jax.Array target would need the saving run's devices).
+  """
+  import jax  # pylint: disable=g-import-not-at-top
+  import numpy as np  # pylint: disable=g-import-not-at-top
   import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top
   with open(os.path.join(path, meta_file)) as f:
     meta = json.load(f)
-  return ocp.StandardCheckpointer().restore(os.path.join(path, VARIABLES_SUBDIR)), meta
+  checkpointer = ocp.StandardCheckpointer()
+  directory = os.path.join(path, VARIABLES_SUBDIR)
+  saved = checkpointer.metadata(directory).item_metadata.tree
+  target = jax.tree.map(lambda a: np.zeros(a.shape, a.dtype), saved)
+  return checkpointer.restore(directory, target), meta

@@ -1,9 +1,10 @@
 """The 2D lab's training loop (`config.trainer = 'toy2d'`): fused steps, snapshots, metrics, resume.
 
-Like gan_jax.train, it restores or initialises a GANState, checkpoints it with
-orbax and logs through reporting.Reporter, so a rerun of the same command
-resumes exactly. Unlike it there is no input pipeline: the target is sampled
-inside the compiled step, and `toy2d.steps_per_call` steps run as one
+Like gan_jax.train, it runs inside gan_jax.loop.TrainingRun (pre-flight
+checks, resume from the newest readable checkpoint, clean exits) and logs
+through reporting.Reporter, so a rerun of the same command resumes exactly.
+Unlike it there is no input pipeline: the target is sampled inside the
+compiled step, and `toy2d.steps_per_call` steps run as one
 `lax.scan` call. The loop stops only where something is due (a log, a
 snapshot, a checkpoint), and metrics reach the host only when logging.
 
@@ -25,10 +26,9 @@ import jax
 import ml_collections
 import numpy as np
 
-from gan_jax import checkpoint as checkpoint_lib
 from gan_jax import config as config_lib
+from gan_jax import loop
 from gan_jax import reporting
-from gan_jax import train
 from gan_jax.state import GANState
 from gan_jax.toy2d import lab as lab_lib
 from gan_jax.viz import curves
@@ -38,23 +38,6 @@ SNAPSHOT_DIR = 'snapshots'
 ANIMATION_FILE = 'animation.gif'
 FINAL_METRICS_FILE = 'final_metrics.json'
 TIMING_FILE = 'timing.json'
-
-
-def _stack(pending: list[dict]) -> dict:
-  """Chunks of per-step device metrics -> one host array per metric, in step order."""
-  host = jax.device_get(pending)
-  return {k: np.concatenate([np.atleast_1d(m[k]) for m in host]) for k in host[0]}
-
-
-def check_finite(pending: list[dict], step: int, ckpt) -> dict:
-  """The pending metrics up to `step` on the host; train._check_finite's error if one is not finite."""
-  per_step = _stack(pending)
-  finite = per_step['finite']
-  if not finite.all():
-    bad = int(np.argmin(finite))
-    record = {k: v[bad] for k, v in per_step.items()}
-    train._check_finite([record], step - len(finite) + bad, ckpt)  # pylint: disable=protected-access
-  return per_step
 
 
 class Snapshots:
@@ -108,113 +91,47 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   """Trains (or resumes) the 2D-lab run described by `config` in `workdir`; returns the state.
 
   Resuming with a config that differs from the workdir's config.json is
-  refused unless `allow_config_change` (gan_jax.train.check_resume).
+  refused unless `allow_config_change` (gan_jax.loop.check_resume).
   """
   run_start = time.perf_counter()
   config_lib.validate(config)
   lab = lab_lib.Lab.from_config(config)
   setup, tc, t = lab.setup, config.train, config.toy2d
-  os.makedirs(workdir, exist_ok=True)
   # One device: the networks are tiny, and sweeps use vmap rather than devices.
   device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
-  ckpt = checkpoint_lib.Checkpointer(os.path.join(workdir, 'checkpoints'), tc.keep_checkpoints,
-                                     remove_partial_saves=True)
-  changes = (train.check_resume(config, lab.info, workdir, allow_config_change)
-             if ckpt.latest_step() is not None else [])
-  state, restored = ckpt.restore_or_init(setup.init_state, device)
-  start_step = int(state.step)
-  config_lib.save_to_workdir(config, workdir)
-  train._write_json(os.path.join(workdir, train.DATA_INFO_FILE), lab.info.to_dict())  # pylint: disable=protected-access
-
-  reporter = reporting.Reporter(workdir, start_step, tc.num_steps)
-  say = reporter.message
-  say(f'gan_jax 2D lab: {config.model.name} on {lab.target.description}, '
-      f'{t.latent} 2D noise; {jax.devices()[0].platform}; '
-      f'G {train._num_params(state.g.params):,} params, '  # pylint: disable=protected-access
-      f'D {train._num_params(state.d.params):,} params; batch {tc.batch_size}, '  # pylint: disable=protected-access
-      f'up to {t.steps_per_call} steps per compiled call')
-  if train.report_resume(say, ckpt, restored, start_step, tc.num_steps, changes):
-    reporter.close()
-    ckpt.close()
-    return state
-
-  chunks = {}
-
-  def chunk(length):
-    if length not in chunks:
-      chunks[length] = jax.jit(lab.make_chunk(setup.g_tx, setup.d_tx, length),
-                               donate_argnums=0)
-    return chunks[length]
-
-  eval_points = jax.jit(lab.evaluation_points)
-  reference = lab.reference()
-  snapshots = Snapshots(lab, f'{config.data.name}: {config.model.name}, '
-                        f'G lr {config.optim.g.lr:g}, D lr {config.optim.d.lr:g}, '
-                        f'b1 {config.optim.g.b1:g}/{config.optim.d.b1:g}',
-                        os.path.join(workdir, SNAPSHOT_DIR))
-  history = reporting.read_metrics(workdir)
-  timing = dict.fromkeys(('compile_and_first_call', 'train', 'metrics', 'snapshots',
-                          'snapshot_drawing', 'waiting_for_frames', 'checkpoints',
-                          'animation'), 0.0)
-  frames = timed_steps = 0
-  scores: dict = {}
-  pending: list[dict] = []
-  interval_start, interval_steps = time.perf_counter(), 0
-  step = start_step
-  periods = (tc.log_every, tc.sample_every, tc.checkpoint_every, t.steps_per_call)
-  try:
-    while step < tc.num_steps:
-      stop = lab_lib.next_stop(step, tc.num_steps, periods)
-      length = stop - step
+  with loop.TrainingRun(config, workdir, lab.info, setup.init_state, device,
+                        allow_config_change=allow_config_change) as run:
+    state = run.state
+    run.say(f'gan_jax 2D lab: {config.model.name} on {lab.target.description}, '
+            f'{t.latent} 2D noise; {jax.devices()[0].platform}; '
+            f'G {loop.num_params(state.g.params):,} params, '
+            f'D {loop.num_params(state.d.params):,} params; batch {tc.batch_size}, '
+            f'up to {t.steps_per_call} steps per compiled call')
+    if run.report_resume():
+      return state
+    snapshots = Snapshots(lab, f'{config.data.name}: {config.model.name}, '
+                          f'G lr {config.optim.g.lr:g}, D lr {config.optim.d.lr:g}, '
+                          f'b1 {config.optim.g.b1:g}/{config.optim.d.b1:g}',
+                          os.path.join(workdir, SNAPSHOT_DIR))
+    timing = dict.fromkeys(('compile_and_first_call', 'train', 'metrics', 'snapshots',
+                            'snapshot_drawing', 'waiting_for_frames', 'checkpoints',
+                            'animation'), 0.0)
+    try:
+      state, history, scores, frames, timed_steps = _train_chunks(
+          config, lab, run, snapshots, timing)
       start = time.perf_counter()
-      first_call = length not in chunks
-      state, metrics = chunk(length)(state)
-      jax.block_until_ready(state)
-      timing['compile_and_first_call' if first_call else 'train'] += time.perf_counter() - start
-      timed_steps += 0 if first_call else length
-      pending.append(metrics)
-      interval_steps += length
-      step = stop
-      reporter.advance(length)
-      last = step == tc.num_steps
-
-      if train._due(step, tc.log_every, last):  # pylint: disable=protected-access
-        per_step = check_finite(pending, step, ckpt)
-        means = {k: float(np.mean(v)) for k, v in per_step.items() if k != 'finite'}
-        start = time.perf_counter()
-        scores = lab.score(jax.device_get(eval_points(state.sampling_variables())), reference)
-        timing['metrics'] += time.perf_counter() - start
-        rate = interval_steps / (time.perf_counter() - interval_start)
-        reporter.write(step, {**means, **scores}, rate, rate * tc.batch_size * tc.n_disc)
-        history.append({'step': step, **means, **scores})
-        pending, interval_start, interval_steps = [], time.perf_counter(), 0
-
-      if train._due(step, tc.checkpoint_every, last):  # pylint: disable=protected-access
-        if pending:
-          check_finite(pending, step, ckpt)
-        start = time.perf_counter()
-        ckpt.save(step, state)
-        timing['checkpoints'] += time.perf_counter() - start
-
-      if train._due(step, tc.sample_every, last):  # pylint: disable=protected-access
-        start = time.perf_counter()
-        snapshots.write(state, history, step, _metrics_line(scores) if scores else '')
-        timing['snapshots'] += time.perf_counter() - start
-        frames += 1
-  finally:
-    start = time.perf_counter()
-    ckpt.wait()
-    ckpt.close()
-    timing['checkpoints'] += time.perf_counter() - start
-    reporter.close()
-    start = time.perf_counter()
-    snapshots.close()
-    timing['waiting_for_frames'] = time.perf_counter() - start
-    timing['snapshot_drawing'] = snapshots.drawing_seconds
+      run.ckpt.wait()
+      timing['checkpoints'] += time.perf_counter() - start
+    finally:
+      start = time.perf_counter()
+      snapshots.close()
+      timing['waiting_for_frames'] = time.perf_counter() - start
+      timing['snapshot_drawing'] = snapshots.drawing_seconds
+  step = tc.num_steps
 
   # The last step always logs, so its record holds the final metrics.
-  train._write_json(os.path.join(workdir, FINAL_METRICS_FILE),  # pylint: disable=protected-access
-                    {**history[-1], 'distribution': lab.target.description})
+  loop.write_json(os.path.join(workdir, FINAL_METRICS_FILE),
+                  {**history[-1], 'distribution': lab.target.description})
   start = time.perf_counter()
   animation = None
   if t.animation == 'gif':
@@ -223,10 +140,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   timing['animation'] = time.perf_counter() - start
   curves.plot_curves(reporting.read_metrics(workdir), os.path.join(workdir, 'loss_curve.png'),
                      f'{config.model.name} on {lab.target.description}')
-  timing.update(total=time.perf_counter() - run_start, steps=step - start_step, frames=frames,
+  timing.update(total=time.perf_counter() - run_start, steps=step - run.start_step, frames=frames,
                 # steps/s of the compiled calls after their first (compiling) call
                 train_steps_per_sec=timed_steps / timing['train'] if timing['train'] else None)
-  train._write_json(os.path.join(workdir, TIMING_FILE), timing)  # pylint: disable=protected-access
+  loop.write_json(os.path.join(workdir, TIMING_FILE), timing)
   print(f'Done: {tc.num_steps} steps on {lab.target.description}: {_metrics_line(scores)}.\n'
         f'Time {timing["total"]:.1f}s: compile and first call '
         f'{timing["compile_and_first_call"]:.1f}s, training {timing["train"]:.1f}s, metrics '
@@ -237,3 +154,67 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
         f'{os.path.join(workdir, SNAPSHOT_DIR)}'
         + (f', animation {animation}' if animation else '') + '.', flush=True)
   return state
+
+
+def _train_chunks(config, lab: lab_lib.Lab, run: loop.TrainingRun, snapshots: Snapshots,
+                  timing: dict):
+  """Fused chunks of steps from the run's start to the end; returns (state, history, scores, frames, timed steps)."""
+  setup, tc, t = lab.setup, config.train, config.toy2d
+  state, step, reporter = run.state, run.start_step, run.reporter
+  chunks = {}
+
+  def chunk(length):
+    if length not in chunks:
+      chunks[length] = jax.jit(lab.make_chunk(setup.g_tx, setup.d_tx, length),
+                               donate_argnums=0)
+    return chunks[length]
+
+  eval_points = jax.jit(lab.evaluation_points)
+  reference = lab.reference()
+  history = reporting.read_metrics(run.workdir)
+  frames = timed_steps = 0
+  scores: dict = {}
+  pending: list[dict] = []
+  interval_start, interval_steps = time.perf_counter(), 0
+  periods = (tc.log_every, tc.sample_every, tc.checkpoint_every, t.steps_per_call)
+  while step < tc.num_steps:
+    stop = lab_lib.next_stop(step, tc.num_steps, periods)
+    length = stop - step
+    start = time.perf_counter()
+    first_call = length not in chunks
+    state, metrics = chunk(length)(state)
+    jax.block_until_ready(state)
+    timing['compile_and_first_call' if first_call else 'train'] += time.perf_counter() - start
+    timed_steps += 0 if first_call else length
+    pending.append(metrics)
+    interval_steps += length
+    step = stop
+    reporter.advance(length)
+    run.poll()
+    last = step == tc.num_steps
+
+    if loop.due(step, tc.log_every, last):
+      per_step = loop.host_metrics(pending)
+      loop.check_finite(per_step, step, run.ckpt)
+      means = {k: float(np.mean(v)) for k, v in per_step.items() if k != 'finite'}
+      start = time.perf_counter()
+      scores = lab.score(jax.device_get(eval_points(state.sampling_variables())), reference)
+      timing['metrics'] += time.perf_counter() - start
+      rate = interval_steps / (time.perf_counter() - interval_start)
+      reporter.write(step, {**means, **scores}, rate, rate * tc.batch_size * tc.n_disc)
+      history.append({'step': step, **means, **scores})
+      pending, interval_start, interval_steps = [], time.perf_counter(), 0
+
+    if loop.due(step, tc.checkpoint_every, last):
+      if pending:
+        loop.check_finite(loop.host_metrics(pending), step, run.ckpt)
+      start = time.perf_counter()
+      run.save(step, state)
+      timing['checkpoints'] += time.perf_counter() - start
+
+    if loop.due(step, tc.sample_every, last):
+      start = time.perf_counter()
+      snapshots.write(state, history, step, _metrics_line(scores) if scores else '')
+      timing['snapshots'] += time.perf_counter() - start
+      frames += 1
+  return state, history, scores, frames, timed_steps
