@@ -138,3 +138,36 @@ def shared_mnist():
   if not os.path.exists(os.path.join(SHARED_MNIST, 't10k-images-idx3-ubyte.gz')):
     pytest.skip('../shared/data/mnist is not available on this machine')
   return SHARED_MNIST
+
+
+@pytest.fixture(scope='session')
+def analysis_runs(tmp_path_factory):
+  """Tiny trained workdirs for the analyses, and a tiny domain classifier of their data.
+
+  {'gan': unconditional dcgan28 (EMA on), 'cgan': conditional dcgan28 (concat),
+   'classifier': classifier dir, 'data': IDX dir with 'train' and 't10k' splits}.
+  12 training steps each: the analyses must run, not look good.
+  """
+  from gan_jax import train  # pylint: disable=g-import-not-at-top
+  from gan_jax.metrics import classifier  # pylint: disable=g-import-not-at-top
+  root = tmp_path_factory.mktemp('analysis_runs')
+  rng = np.random.default_rng(0)
+  labels = np.arange(80) % 10
+  images = rng.integers(0, 40, (80, 28, 28)).astype(np.uint8)
+  for i, label in enumerate(labels):
+    images[i, 2 + 2 * label: 8 + 2 * label, 6:22] = 255
+  data = str(root / 'idx')
+  write_idx(data, 'train', images, labels)
+  write_idx(data, 't10k', images[::-1].copy(), labels[::-1].copy())
+  base = {'data.source': 'idx', 'data.path': data, 'data.split': 'train',
+          'train.num_steps': 12, 'train.log_every': 6, 'train.sample_every': 0,
+          'train.checkpoint_every': 12}
+  runs = {'data': data}
+  for name, extra in (('gan', {'train.ema_decay': 0.9}),
+                      ('cgan', {'model.conditional': True})):
+    runs[name] = str(root / name)
+    train.train_and_evaluate(tiny_config(**base, **extra), runs[name])
+  runs['classifier'] = str(root / 'classifier')
+  classifier.train_and_save(tiny_config(**base).data, runs['classifier'], steps=20,
+                            batch_size=32, lr=3e-3, log=lambda *_: None)
+  return runs

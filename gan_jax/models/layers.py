@@ -10,6 +10,11 @@ works in every architecture:
   G input   `concat_label` (concat)           D input   `concat_label_maps` (concat)
   G norms   `generator_norm` (cbn)            D output  `discriminator_output`
                                                         (projection, acgan)
+
+Labels are int class ids (N,). G's hooks (and D's input hooks) also take
+class weights (N, C), floats, in their place: a blend of classes, used where
+the one-hot or the class's embedding row would be (a class morph,
+`gan_jax.analysis.latent`). `discriminator_output` takes class ids only.
 """
 
 from __future__ import annotations
@@ -195,19 +200,28 @@ def concat_classes(num_classes: int, conditioning: str) -> int:
   return num_classes if conditioning == 'concat' else 0
 
 
+def class_weights(labels, num_classes: int, dtype) -> jnp.ndarray:
+  """(N, C) weights of the classes: one_hot of int ids (N,), or class weights (N, C) as given."""
+  if jnp.ndim(labels) == 2:
+    if labels.shape[-1] != num_classes:
+      raise ValueError(f'Class weights of shape {labels.shape} for {num_classes} classes: '
+                       f'expected (N, {num_classes}).')
+    return jnp.asarray(labels, dtype)
+  return nn.one_hot(labels, num_classes, dtype=dtype)
+
+
 def concat_label(z: jnp.ndarray, labels, num_classes: int) -> jnp.ndarray:
-  """Appends the one-hot class to a vector input (conditioning by concatenation)."""
+  """Appends the one-hot class (or class weights) to a vector input (concat conditioning)."""
   if not num_classes:
     return z
-  return jnp.concatenate([z, nn.one_hot(labels, num_classes, dtype=z.dtype)],
-                         axis=-1)
+  return jnp.concatenate([z, class_weights(labels, num_classes, z.dtype)], axis=-1)
 
 
 def concat_label_maps(x: jnp.ndarray, labels, num_classes: int) -> jnp.ndarray:
-  """Appends the one-hot class as constant feature maps to an NHWC input."""
+  """Appends the one-hot class (or class weights) as constant feature maps to an NHWC input."""
   if not num_classes:
     return x
-  onehot = nn.one_hot(labels, num_classes, dtype=x.dtype)
+  onehot = class_weights(labels, num_classes, x.dtype)
   maps = jnp.broadcast_to(onehot[:, None, None, :],
                           x.shape[:3] + (num_classes,))
   return jnp.concatenate([x, maps], axis=-1)
@@ -218,6 +232,7 @@ class ConditionalBatchNorm(nn.Module):
 
   Normalisation and running statistics are shared; gamma starts at 1 and
   beta at 0 for every class, so at initialisation it equals plain BatchNorm.
+  Class weights (N, C) in place of ids mix the classes' rows of both tables.
   """
   num_classes: int
   momentum: float = 0.9
@@ -227,12 +242,23 @@ class ConditionalBatchNorm(nn.Module):
     x = nn.BatchNorm(use_running_average=not train, momentum=self.momentum,
                      epsilon=1e-5, use_scale=False, use_bias=False)(x)
     features = x.shape[-1]
-    gamma = nn.Embed(self.num_classes, features, name='scale',
-                     embedding_init=nn.initializers.ones)(labels)
-    beta = nn.Embed(self.num_classes, features, name='shift',
-                    embedding_init=nn.initializers.zeros)(labels)
+    gamma = _lookup(nn.Embed(self.num_classes, features, name='scale',
+                             embedding_init=nn.initializers.ones), labels)
+    beta = _lookup(nn.Embed(self.num_classes, features, name='shift',
+                            embedding_init=nn.initializers.zeros), labels)
     shape = (x.shape[0],) + (1,) * (x.ndim - 2) + (features,)
     return x * gamma.reshape(shape) + beta.reshape(shape)
+
+
+def _lookup(embed: nn.Embed, labels) -> jnp.ndarray:
+  """`embed`'s rows of int ids (N,), or their mixture weights @ table for class weights (N, C)."""
+  if jnp.ndim(labels) != 2:
+    return embed(labels)
+  table = embed.embedding
+  # HIGHEST: a one-hot row must give back its class's row exactly, also where
+  # the default matmul precision rounds to bfloat16 (TPU).
+  return jnp.dot(class_weights(labels, embed.num_embeddings, table.dtype), table,
+                 precision=jax.lax.Precision.HIGHEST)
 
 
 def generator_norm(train: bool, momentum: float, labels, num_classes: int,
@@ -266,18 +292,25 @@ def discriminator_output(logits: jnp.ndarray, features: jnp.ndarray, labels,
 
 
 def embed_label(z: jnp.ndarray, labels, num_classes: int, features: int) -> jnp.ndarray:
-  """Appends dense(one_hot(labels)) of `features` units to a vector input ('embed')."""
+  """Appends dense(one_hot(labels)) of `features` units to a vector input ('embed').
+
+  Class weights (N, C) take the one-hot's place: dense is affine, so weights
+  that sum to 1 mix the classes' embeddings.
+  """
   if not num_classes:
     return z
-  onehot = nn.one_hot(labels, num_classes, dtype=z.dtype)
+  onehot = class_weights(labels, num_classes, z.dtype)
   return jnp.concatenate([z, dense(features, name='label_embed')(onehot)], axis=-1)
 
 
 def embed_label_map(x: jnp.ndarray, labels, num_classes: int) -> jnp.ndarray:
-  """Appends dense(one_hot(labels)), reshaped to one H x W map, as an input channel ('embed')."""
+  """Appends dense(one_hot(labels)), reshaped to one H x W map, as an input channel ('embed').
+
+  Class weights (N, C) may take the one-hot's place, as in `embed_label`.
+  """
   if not num_classes:
     return x
-  onehot = nn.one_hot(labels, num_classes, dtype=x.dtype)
+  onehot = class_weights(labels, num_classes, x.dtype)
   height, width = x.shape[1:3]
   label_map = dense(height * width, name='label_embed')(onehot)
   return jnp.concatenate([x, label_map.reshape(-1, height, width, 1)], axis=-1)

@@ -1,0 +1,209 @@
+"""What every analysis works from: a restored run, its generator and discriminator, data, features, and output files.
+
+`Context.load(workdir)` restores the newest readable checkpoint (or `step`).
+G is used through `sampling_variables()`: the EMA weights when the run keeps
+them, BatchNorm in inference mode. All randomness comes from `seed`, folded
+with the name of what is drawn, so every analysis is reproducible and two
+analyses never share noise by accident.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import zlib
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from gan_jax import errors
+from gan_jax import parallel
+from gan_jax import sampling
+from gan_jax.models import split_output
+from gan_jax.viz import grids
+
+OUT_SUBDIR = 'analysis'
+
+
+@dataclasses.dataclass
+class Context:
+  workdir: str
+  config: ml_collections.ConfigDict
+  setup: Any                     # gan_jax.train.Setup
+  state: Any                     # gan_jax.state.GANState
+  seed: int = 0
+  num: int = 1000                # samples for analyses that need a population
+  heldout_split: str = ''        # a data split G never saw (for D's memorisation)
+  classifier: str = ''           # domain classifier dir; '' = the evaluation cache's
+  out_dir: str = ''
+  log: Callable[[str], None] = print
+  batch_size: int = 250
+
+  @classmethod
+  def load(cls, workdir: str, step: int | None = None, **kwargs) -> 'Context':
+    from gan_jax import train  # pylint: disable=g-import-not-at-top
+    config, setup, state = train.restore_setup(workdir, step)
+    if len(setup.gan.image_shape) != 3:
+      raise errors.ConfigError(f'{workdir} is a 2D-lab run; the analyses work on image runs '
+                               '(its snapshots already show G and D: gan_jax/toy2d).')
+    ctx = cls(workdir, config, setup, state, **kwargs)
+    ctx.out_dir = ctx.out_dir or os.path.join(workdir, OUT_SUBDIR)
+    os.makedirs(ctx.out_dir, exist_ok=True)
+    return ctx
+
+  # --- the run ----------------------------------------------------------------------
+  @property
+  def gan(self):
+    return self.setup.gan
+
+  @property
+  def step(self) -> int:
+    return int(self.state.step)
+
+  @property
+  def variables(self) -> dict:
+    """G's variables for sampling: the EMA when the run keeps one."""
+    return self.state.sampling_variables()
+
+  @property
+  def uses_ema(self) -> bool:
+    return bool(self.state.ema)
+
+  @property
+  def family(self) -> str:
+    return self.config.model.family
+
+  @property
+  def class_names(self) -> list[str]:
+    from gan_jax import train  # pylint: disable=g-import-not-at-top
+    names = list(train.load_data_info(self.workdir).class_names)
+    return names or [str(i) for i in range(self.gan.num_classes)]
+
+  def key(self, name: str) -> jax.Array:
+    """The PRNG key of one named draw: `seed` folded with a hash of `name`."""
+    return jax.random.fold_in(jax.random.PRNGKey(self.seed), zlib.crc32(name.encode()))
+
+  def latents(self, n: int, name: str, label: int | None = None):
+    """(z float32 (n, latent_dim), labels int32 (n,)) as numpy, seeded by `name`."""
+    z, labels = sampling.latents(self.key(name), self.gan, n, label)
+    return np.asarray(z), np.asarray(labels)
+
+  # --- G ----------------------------------------------------------------------------
+  def generate(self, z, labels=None, variables: dict | None = None) -> np.ndarray:
+    """G's images in [-1, 1] (float32 numpy, N x H x W x C) for noise `z` and `labels`."""
+    from gan_jax.metrics import batching  # pylint: disable=g-import-not-at-top
+    z = np.asarray(z, np.float32)
+    labels = np.zeros(len(z), np.int32) if labels is None else np.asarray(labels, np.int32)
+    if not hasattr(self, '_draw'):
+      self._mesh = parallel.make_mesh()
+      gan = self.gan
+      self._draw = batching.jit_batched(
+          lambda zl, v: sampling.draw(gan, v, zl[0], zl[1]), self._mesh, 1)
+    variables = self.variables if variables is None else variables
+    variables = jax.device_put(variables, parallel.replicated(self._mesh))
+    return batching.map_batched(self._draw, (z, labels), self.batch_size, self._mesh, variables)
+
+  def g_apply(self, z, labels, **kwargs):
+    """G's module applied to (z, labels) in inference mode, with extra apply kwargs (traceable)."""
+    return self.gan.generator.apply(self.variables, z, labels, train=False, **kwargs)
+
+  # --- D ----------------------------------------------------------------------------
+  def d_logits(self, images, labels=None) -> np.ndarray:
+    """D's real/fake logits (N,) for images in [-1, 1], in inference mode, batched."""
+    images = np.asarray(images, np.float32)
+    labels = np.zeros(len(images), np.int32) if labels is None else np.asarray(labels, np.int32)
+    if not hasattr(self, '_d'):
+      d, variables = self.gan.discriminator, self.state.d.variables
+      self._d = jax.jit(lambda x, y: split_output(d.apply(variables, x, y, train=False))[0])
+    return np.concatenate([np.asarray(self._d(images[i:i + self.batch_size],
+                                              labels[i:i + self.batch_size])).reshape(-1)
+                           for i in range(0, len(images), self.batch_size)])
+
+  def d_apply(self, images, labels, **kwargs):
+    """D's module applied in inference mode, with extra apply kwargs (traceable)."""
+    return self.gan.discriminator.apply(self.state.d.variables, images, labels, train=False,
+                                        **kwargs)
+
+  @property
+  def has_discriminator(self) -> bool:
+    return self.family == 'gan'
+
+  # --- data -------------------------------------------------------------------------
+  def _source(self, split: str = ''):
+    cache = self.__dict__.setdefault('_sources', {})
+    if split not in cache:
+      from gan_jax import data as data_lib  # pylint: disable=g-import-not-at-top
+      data_config = self.config.data.copy_and_resolve_references()
+      if split:
+        with data_config.unlocked():
+          data_config.split = split
+      cache[split] = data_lib.build_source(data_config)
+    return cache[split]
+
+  def real_images(self, n: int, split: str = '', name: str = 'real'):
+    """(uint8 images, int32 labels) of a seeded subset of the run's data (or of `split`)."""
+    from gan_jax.data import pipeline  # pylint: disable=g-import-not-at-top
+    source = self._source(split)
+    n = min(n, len(source))
+    order = np.random.default_rng(zlib.crc32(f'{self.seed}/{name}/{split}'.encode()))
+    indices = np.sort(order.permutation(len(source))[:n])
+    batch = pipeline.fetch(source, indices)
+    return np.asarray(batch['image'], np.uint8), np.asarray(batch['label'], np.int32)
+
+  # --- features ---------------------------------------------------------------------
+  def classifier_features(self, images: np.ndarray) -> dict:
+    """The domain classifier's {'features', 'logits'} for uint8 images (trained and cached on first use)."""
+    if not hasattr(self, '_classifier'):
+      from gan_jax.metrics.evaluation import Evaluation  # pylint: disable=g-import-not-at-top
+      config = self.config.copy_and_resolve_references()
+      with config.unlocked():
+        if self.classifier:
+          config.eval.classifier = self.classifier
+      self._classifier = Evaluation(config, log=self.log).extractor('classifier')
+    return self._classifier(np.asarray(images, np.uint8))
+
+  # --- output -----------------------------------------------------------------------
+  def path(self, name: str) -> str:
+    return os.path.join(self.out_dir, name)
+
+  def save_grid(self, name: str, images: np.ndarray, ncols: int) -> str:
+    """Images (uint8, or floats in [-1, 1]) tiled into WORKDIR/analysis/NAME."""
+    images = np.asarray(images)
+    if images.dtype != np.uint8:
+      images = to_uint8(images)
+    return grids.save_grid(images, self.path(name), ncols)
+
+  def save_figure(self, name: str, figure) -> str:
+    """A matplotlib figure saved to WORKDIR/analysis/NAME and closed."""
+    import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+    figure.savefig(self.path(name), dpi=110, bbox_inches='tight')
+    plt.close(figure)
+    return self.path(name)
+
+  def save_json(self, name: str, value: dict) -> str:
+    with open(self.path(name), 'w') as f:
+      json.dump(value, f, indent=2, default=_jsonable)
+      f.write('\n')
+    return self.path(name)
+
+
+def to_uint8(images) -> np.ndarray:
+  """Floats in [-1, 1] -> uint8 pixels (as sampling.to_uint8)."""
+  return np.asarray(sampling.to_uint8(jnp.asarray(images)))
+
+
+def to_float(images: np.ndarray) -> np.ndarray:
+  """uint8 pixels -> floats in [-1, 1], as D sees real images."""
+  return np.asarray(images, np.float32) / 127.5 - 1.0
+
+
+def _jsonable(value):
+  if isinstance(value, (np.floating, np.integer)):
+    return value.item()
+  if isinstance(value, np.ndarray):
+    return value.tolist()
+  return str(value)
