@@ -20,22 +20,6 @@ from absl import logging
 from gan_jax import cli
 from gan_jax import errors
 
-FLAGS = flags.FLAGS
-flags.DEFINE_string('workdir', None, 'Workdir of a training run.')
-flags.DEFINE_list('what', ['all'], 'Analyses to run, comma-separated, or "all": '
-                  'interpolate, arithmetic, spectrum, discriminator, embedding, directions, '
-                  'duplicates.')
-flags.DEFINE_integer('num', 1000, 'Samples (and real images) for the analyses that need a '
-                     'population: spectrum, embedding, duplicates, D\'s logit histograms.')
-flags.DEFINE_integer('seed', 0, 'Seed of every noise vector and data subset.')
-flags.DEFINE_integer('step', None, 'Checkpoint step to analyse; default: the newest readable.')
-flags.DEFINE_string('heldout_split', '', 'A data split the run never trained on (e.g. test), '
-                    'for D\'s logits on held-out real images; default: none.')
-flags.DEFINE_string('classifier', '', 'Domain classifier dir for feature-space analyses; '
-                    'default: the one evaluation trains and caches for this data.')
-flags.DEFINE_string('out', '', 'Output directory; default: WORKDIR/analysis.')
-flags.mark_flags_as_required(['workdir'])
-
 
 def run(workdir: str, what: list[str], **context_args) -> dict:
   """Runs the analyses `what` (or 'all') on `workdir`; returns {name: numbers}."""
@@ -66,9 +50,28 @@ def run(workdir: str, what: list[str], **context_args) -> dict:
   return results
 
 
+def _define_flags():
+  """Flags exist only when this module runs as a command, so importing `analyze` is side-effect free."""
+  flags.DEFINE_string('workdir', None, 'Workdir of a training run.')
+  flags.DEFINE_list('what', ['all'], 'Analyses to run, comma-separated, or "all": '
+                    'interpolate, arithmetic, spectrum, discriminator, embedding, directions, '
+                    'duplicates.')
+  flags.DEFINE_integer('num', 1000, 'Samples (and real images) for the analyses that need a '
+                       'population: spectrum, embedding, duplicates, D\'s logit histograms.')
+  flags.DEFINE_integer('seed', 0, 'Seed of every noise vector and data subset.')
+  flags.DEFINE_integer('step', None, 'Checkpoint step to analyse; default: the newest readable.')
+  flags.DEFINE_string('heldout_split', '', 'A data split the run never trained on (e.g. test), '
+                      'for D\'s logits on held-out real images; default: none.')
+  flags.DEFINE_string('classifier', '', 'Domain classifier dir for feature-space analyses; '
+                      'default: the one evaluation trains and caches for this data.')
+  flags.DEFINE_string('out', '', 'Output directory; default: WORKDIR/analysis.')
+  flags.mark_flags_as_required(['workdir'])
+
+
 def main(argv):
   if len(argv) > 1:
     raise errors.ConfigError(f'Unexpected arguments: {" ".join(argv[1:])}')
+  FLAGS = flags.FLAGS  # pylint: disable=invalid-name
   if not FLAGS['verbosity'].present:
     logging.set_verbosity(logging.WARNING)
   run(FLAGS.workdir, FLAGS.what, step=FLAGS.step, seed=FLAGS.seed, num=FLAGS.num,
@@ -76,4 +79,5 @@ def main(argv):
 
 
 if __name__ == '__main__':
+  _define_flags()
   cli.run(main)
