@@ -20,6 +20,7 @@ import logging
 import os
 import sys
 import traceback
+import warnings
 from typing import Any
 
 from absl import app
@@ -100,6 +101,9 @@ def install_noise_filter() -> None:
   """
   if not getattr(sys.unraisablehook, 'gan_jax_filter', False):
     sys.unraisablehook = filter_unraisable(sys.unraisablehook)
+  if not verbose():  # an abandoned save's coroutine, reported at interpreter exit
+    warnings.filterwarnings('ignore', message=r"coroutine '.*' was never awaited",
+                            category=RuntimeWarning)
   for name in ('absl', 'asyncio'):
     logger = logging.getLogger(name)
     if not any(isinstance(f, _OrbaxErrorFilter) for f in logger.filters):

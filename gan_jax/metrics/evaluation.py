@@ -218,6 +218,7 @@ class Evaluation:
       else:
         shutil.rmtree(path, ignore_errors=True)
         os.rename(partial, path)
+    self.log(f'Cached the domain classifier in {path}')
     return path
 
   # --- reference data ---------------------------------------------------------------
