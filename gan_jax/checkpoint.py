@@ -41,6 +41,7 @@ import orbax.checkpoint as ocp
 
 from gan_jax import errors
 from gan_jax import integrity
+from gan_jax import parallel
 
 STATE_ITEM = 'default'   # orbax's name for a manager's single item: older checkpoints have only it
 DIGEST_ITEM = 'digest'
@@ -124,12 +125,12 @@ class Checkpointer:
     """Removes the partial save and describes the failure: the OS error, space, what is kept."""
     with contextlib.suppress(Exception):
       self._manager.wait_until_finished()   # let orbax's threads stop writing first
-    removed = self._remove_partial(step)
+    removed = self._remove_partial()
     with contextlib.suppress(Exception):
       self._manager.reload()
     kept = self._complete_steps()
     free = _free_bytes(self.directory)
-    size = _dir_bytes(os.path.join(self.directory, str(kept[-1]))) if kept else None
+    size = self.checkpoint_bytes()
     self._failed = CheckpointSaveFailed(
         f'Saving the checkpoint at step {step} in {self.directory} failed: '
         f'{os_error_text(e)}. Free space there: {_format_bytes(free)}'
@@ -141,7 +142,7 @@ class Checkpointer:
     self._saving = None
     return self._failed
 
-  def _remove_partial(self, step: int | None) -> bool:
+  def _remove_partial(self) -> bool:
     """Removes the temporary directories of failed saves (no save is in flight now)."""
     if jax.process_index() != 0 or not os.path.isdir(self.directory):
       return False
@@ -245,10 +246,10 @@ class Checkpointer:
     while os.path.exists(target):
       n += 1
       target = f'{source}{CORRUPT_SUFFIX}-{n}'
-    parallel_barrier(f'move aside {step}')  # every process has finished reading it
+    parallel.sync_processes(f'move aside {step}')  # every process has finished reading it
     if jax.process_index() == 0:
       os.rename(source, target)
-    parallel_barrier(f'moved aside {step}')
+    parallel.sync_processes(f'moved aside {step}')
     return target
 
   def restore_or_init(self, init_fn: Callable[[], Any], sharding: jax.sharding.Sharding,
@@ -277,11 +278,6 @@ class Checkpointer:
     finally:
       with contextlib.suppress(Exception):
         self._manager.close()
-
-
-def parallel_barrier(name: str) -> None:
-  if jax.process_count() > 1:
-    multihost_utils.sync_global_devices(name)
 
 
 def _agree_across_processes(step: int) -> None:

@@ -168,7 +168,7 @@ def test_class_morph_endpoints_are_the_two_classes(contexts):
   z, _ = ctx.latents(2, 'test/morph')
   eye = np.eye(ctx.gan.num_classes, dtype=np.float32)
   weights = np.stack([eye[3], eye[7], 0.5 * eye[3] + 0.5 * eye[7]])
-  blended = latent.weighted_image_maker(ctx)(np.repeat(z[:1], 3, 0), weights)
+  blended = ctx.generate(np.repeat(z[:1], 3, 0), weights)
   by_id = ctx.generate(np.repeat(z[:1], 2, 0), np.array([3, 7]))
   np.testing.assert_allclose(blended[:2], by_id, atol=1e-5)
   assert not np.allclose(blended[2], by_id[0], atol=1e-4)

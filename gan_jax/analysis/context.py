@@ -93,19 +93,33 @@ class Context:
     return np.asarray(z), np.asarray(labels)
 
   # --- G ----------------------------------------------------------------------------
-  def generate(self, z, labels=None, variables: dict | None = None) -> np.ndarray:
-    """G's images in [-1, 1] (float32 numpy, N x H x W x C) for noise `z` and `labels`."""
+  def batched(self, fn: Callable) -> Callable:
+    """`fn((z, labels), variables)`, jitted with the batch sharded over every device.
+
+    Returns `run(z, labels, variables=None)` -> numpy, over batches of
+    `batch_size` (G's sampling variables by default). `labels` are class ids
+    (N,) or, for a G that blends classes, class weights (N, C). Each call makes
+    a fresh jit, traced at its first run.
+    """
     from gan_jax.metrics import batching  # pylint: disable=g-import-not-at-top
-    z = np.asarray(z, np.float32)
-    labels = np.zeros(len(z), np.int32) if labels is None else np.asarray(labels, np.int32)
+    mesh = parallel.make_mesh()
+    jitted = batching.jit_batched(fn, mesh, 1)
+    replicated = parallel.replicated(mesh)
+
+    def run(z, labels=None, variables: dict | None = None):
+      z = np.asarray(z, np.float32)
+      labels = np.zeros(len(z), np.int32) if labels is None else np.asarray(labels)
+      labels = labels.astype(np.int32 if labels.ndim == 1 else np.float32)
+      variables = jax.device_put(self.variables if variables is None else variables, replicated)
+      return batching.map_batched(jitted, (z, labels), self.batch_size, mesh, variables)
+    return run
+
+  def generate(self, z, labels=None, variables: dict | None = None) -> np.ndarray:
+    """G's images in [-1, 1] (float32 numpy, N x H x W x C) for noise `z` and `labels` (see `batched`)."""
     if not hasattr(self, '_draw'):
-      self._mesh = parallel.make_mesh()
       gan = self.gan
-      self._draw = batching.jit_batched(
-          lambda zl, v: sampling.draw(gan, v, zl[0], zl[1]), self._mesh, 1)
-    variables = self.variables if variables is None else variables
-    variables = jax.device_put(variables, parallel.replicated(self._mesh))
-    return batching.map_batched(self._draw, (z, labels), self.batch_size, self._mesh, variables)
+      self._draw = self.batched(lambda zl, v: sampling.draw(gan, v, zl[0], zl[1]))
+    return self._draw(z, labels, variables)
 
   def g_apply(self, z, labels, **kwargs):
     """G's module applied to (z, labels) in inference mode, with extra apply kwargs (traceable)."""

@@ -36,10 +36,8 @@ import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 import numpy as np
 
 from gan_jax import errors  # pylint: disable=g-import-not-at-top
-from gan_jax import parallel  # pylint: disable=g-import-not-at-top
 from gan_jax.analysis import NotApplicable, register  # pylint: disable=g-import-not-at-top
 from gan_jax.analysis.context import to_uint8  # pylint: disable=g-import-not-at-top
-from gan_jax.metrics import batching  # pylint: disable=g-import-not-at-top
 from gan_jax.models import layers  # pylint: disable=g-import-not-at-top
 
 PATHS, STEPS = 8, 10            # interpolation rows, and images per row (endpoints included)
@@ -165,18 +163,6 @@ def mean_step_change(images, steps: int) -> np.ndarray:
 
 # --- drawing images ----------------------------------------------------------------
 
-def _batched(ctx, fn: Callable) -> Callable:
-  """`fn(batch (z, labels), variables)` jitted and run over batches of ctx.batch_size."""
-  mesh = parallel.make_mesh()
-  jitted = batching.jit_batched(fn, mesh, 1)
-  variables = jax.device_put(ctx.variables, parallel.replicated(mesh))
-
-  def run(z, labels):
-    return batching.map_batched(jitted, (np.asarray(z, np.float32), np.asarray(labels)),
-                                ctx.batch_size, mesh, variables)
-  return run
-
-
 def image_maker(ctx) -> tuple[Callable, str]:
   """(draw(z, int labels) -> images in [-1, 1], a description of how it samples).
 
@@ -195,7 +181,7 @@ def image_maker(ctx) -> tuple[Callable, str]:
     ddpm.sampler, ddpm.eta = 'ddim', 0.0
   sample = diffusion.make_sampler(ctx.gan, ddpm)
   # eta = 0 multiplies the batch-seeded noise by zero: an image is a function of its x_T.
-  draw = _batched(ctx, lambda zl, v: sample(v, zl[0], zl[1]))
+  draw = ctx.batched(lambda zl, v: sample(v, zl[0], zl[1]))
   if run.sampler == 'ddim' and run.eta == 0:
     source = "the run's own sampler"
   else:
@@ -217,13 +203,6 @@ def blend_method(ctx) -> tuple[str | None, str]:
   if conditioning not in BLEND_METHODS:
     return None, f"G ignores the class (model.g_conditioning={conditioning!r})"
   return BLEND_METHODS[conditioning], ''
-
-
-def weighted_image_maker(ctx) -> Callable:
-  """draw(z, class weights (N, C)) -> G's images in [-1, 1]."""
-  generator = ctx.gan.generator
-  draw = _batched(ctx, lambda zl, v: generator.apply(v, zl[0], zl[1], train=False))
-  return lambda z, weights: draw(z, np.asarray(weights, np.float32))
 
 
 def _name(ctx, cls: int) -> str:
@@ -310,7 +289,7 @@ def _class_morph(ctx) -> dict:
   ts = np.linspace(0.0, 1.0, STEPS)
   eye = np.eye(num_classes)
   weights = np.concatenate([(1 - ts)[:, None] * eye[a] + ts[:, None] * eye[b] for a, b in pairs])
-  images = weighted_image_maker(ctx)(np.repeat(z, STEPS, axis=0), weights)
+  images = ctx.generate(np.repeat(z, STEPS, axis=0), weights)
   path = ctx.save_grid('interpolate_morph.png', images, STEPS)
   step_change = mean_step_change(images, STEPS)
   return {'file': os.path.basename(path), 'method': method, 'pairs': [[_name(ctx, a), _name(ctx, b)] for a, b in pairs],

@@ -27,11 +27,9 @@ matplotlib.use('Agg')  # files only; no display needed
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 import numpy as np
 
-from gan_jax import parallel  # pylint: disable=g-import-not-at-top
 from gan_jax import sampling  # pylint: disable=g-import-not-at-top
 from gan_jax.analysis import register  # pylint: disable=g-import-not-at-top
 from gan_jax.analysis.context import to_float  # pylint: disable=g-import-not-at-top
-from gan_jax.metrics import batching  # pylint: disable=g-import-not-at-top
 from gan_jax.models import layers  # pylint: disable=g-import-not-at-top
 
 EPS = 1e-6        # floor of |F| under the log: exact zeros (e.g. of a constant image) stay finite
@@ -204,12 +202,9 @@ def _compare_conv_transpose_impls(ctx, z, labels, generated, fake_spectrum) -> d
   if not impls_seen:
     return {'note': 'G builds no layers.conv_transpose, so there is no implementation '
                     'to swap (e.g. no transposed convolutions, or nn.ConvTranspose directly).'}
-  mesh = parallel.make_mesh()
-  variables = jax.device_put(ctx.variables, parallel.replicated(mesh))
   with _conv_transpose_swapped([]):
     # A fresh jit, first called (so traced) inside the swap: its program has the other layers.
-    other = batching.map_batched(batching.jit_batched(draw, mesh, 1), (z, labels),
-                                 ctx.batch_size, mesh, variables)
+    other = ctx.batched(draw)(z, labels)
   run_impls = sorted(set(impls_seen))
   other_impls = sorted({next(n for n in layers.CONV_TRANSPOSE_IMPLS if n != i)
                         for i in impls_seen})
