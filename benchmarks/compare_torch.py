@@ -66,6 +66,9 @@ DEFAULT_STEPS = {'dcgan28': 20, 'dcgan32': 6, 'dcgan64': 2, 'sngan32': 2}
 QUICK_STEPS = {'dcgan28': 10, 'dcgan32': 3, 'dcgan64': 1, 'sngan32': 1}
 IMAGE_SHAPES = {'dcgan28': (28, 28, 1), 'dcgan32': (32, 32, 3), 'dcgan64': (64, 64, 3),
                 'sngan32': (32, 32, 3)}
+# The PyTorch twin of each model (benchmarks.torch_reference): 'dcgan64' here is
+# the JAX stand-in benchmarks/dcgan64.py, the wide model, zoo name dcgan64_wide.
+TORCH_TWINS = {'dcgan64': 'dcgan64_wide'}
 
 
 def _pin(threads: int) -> list[int]:
@@ -137,7 +140,7 @@ def _torch_worker(conn, model: str, opts: dict):
   import torch
   from benchmarks import torch_reference
   torch.set_num_threads(opts['threads'])
-  step = torch_reference.TrainStep(model)
+  step = torch_reference.TrainStep(TORCH_TWINS.get(model, model))
   real = torch.randint(0, 256, (opts['batch_size'], *IMAGE_SHAPES[model]), dtype=torch.uint8)
   start = time.perf_counter()
   step(real)

@@ -130,6 +130,11 @@ def get_config() -> ml_collections.ConfigDict:
       # evaluation use it. 0 disables; 0.999-0.9999 is usual.
       ema_decay=0.0,
       ema_start=0,          # step from which the EMA starts averaging (before: a copy)
+      # float32 | bfloat16: the dtype G's and D's convolutions, matmuls and
+      # activations run in (gan_jax.precision); parameters, optimizer states,
+      # BatchNorm statistics, losses and the EMA stay float32. bfloat16 is for
+      # GPUs and TPUs: a CPU emulates it, slower than float32.
+      compute_dtype='float32',
   ))
 
   config.sample = ml_collections.ConfigDict(dict(
@@ -196,10 +201,12 @@ def get_config() -> ml_collections.ConfigDict:
 
 # Keys that may differ between a workdir's config.json and the config that
 # resumes it: how long to run, how often to report, what to evaluate, where the
-# data and the processes are. Any other change would silently alter the experiment (the
+# data and the processes are, and the compute dtype (checkpoints are float32
+# either way). Any other change would silently alter the experiment (the
 # data order, the model, the optimisation) and needs --allow_config_change.
 RESUMABLE_KEYS = ('train.num_steps', 'train.log_every', 'train.sample_every',
-                  'train.checkpoint_every', 'train.keep_checkpoints', 'data.path',
+                  'train.checkpoint_every', 'train.keep_checkpoints',
+                  'train.compute_dtype', 'data.path',
                   'data.read_threads', 'data.prefetch', 'sample.num',
                   'sample.per_class', 'eval.*', 'distributed.*')
 

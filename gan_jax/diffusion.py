@@ -28,6 +28,7 @@ import numpy as np
 import optax
 
 from gan_jax import errors
+from gan_jax import precision
 from gan_jax.state import GANState, NetState, update_ema
 from gan_jax.steps import images_to_float
 
@@ -140,10 +141,12 @@ def make_sampler(gan, ddpm):
 
 
 def make_train_step(gan, loss, g_tx, d_tx, train_config, d_input=None, regularizer=None,
+                    shard_batch=None,
                     *, ddpm):
   """The pure `step(state, batch) -> (state, metrics)`: one noise-prediction update of the U-Net."""
-  del loss, d_tx, d_input, regularizer
-  unet = gan.generator
+  del loss, d_tx, d_input, regularizer, shard_batch  # its noise is shaped and sharded like the images
+  dtype = precision.compute_dtype(train_config.get('compute_dtype', 'float32'))
+  unet_apply = precision.mixed_apply(gan.generator, dtype)
   schedule = Schedule.make(ddpm.schedule, ddpm.timesteps)
 
   def step(state: GANState, batch: dict):
@@ -160,7 +163,7 @@ def make_train_step(gan, loss, g_tx, d_tx, train_config, d_input=None, regulariz
       labels = jnp.where(drop, gan.num_classes, labels)
 
     def loss_fn(params):
-      eps = unet.apply({'params': params}, x_t, labels, t=t)
+      eps = unet_apply({'params': params}, x_t, labels, t=t)
       return jnp.mean((eps - noise) ** 2)
 
     mse, grads = jax.value_and_grad(loss_fn)(state.g.params)

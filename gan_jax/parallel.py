@@ -42,6 +42,19 @@ def batch_sharded(mesh: Mesh, batch_axis: int = 0) -> NamedSharding:
   return NamedSharding(mesh, P(*([None] * batch_axis), DATA_AXIS))
 
 
+def batch_constraint(mesh: Mesh):
+  """`constrain(x)`: x sharded along its first axis over the mesh, inside a jitted step.
+
+  Arrays a step makes itself (G's noise and labels) get no sharding from its
+  inputs, and XLA then replicates them: with two devices, each computed G
+  and D's pass on generated images for the whole global batch (94% of the
+  one-device work per device, measured by XLA's cost analysis). The
+  constraint splits them like the real batch.
+  """
+  sharding = batch_sharded(mesh)
+  return lambda x: jax.lax.with_sharding_constraint(x, sharding)
+
+
 def check_batch_size(global_batch: int, mesh: Mesh,
                      config_key: str = 'config.train.batch_size') -> None:
   n = mesh.devices.size

@@ -13,6 +13,8 @@ Like the reference PyTorch loops, D sees the real and the generated batch in
 two separate calls (so BatchNorm normalises each on its own), D's running
 statistics (and spectral-norm vectors) are updated by every D call, G's by its
 own update only, and the generated batch is detached from G in D's update.
+G and D compute in `train.compute_dtype` (`gan_jax.precision`); the images,
+logits, losses and penalties between them are float32.
 
 Every batch D sees first goes through `d_input` (config.augment), with one
 shared key for the real and the generated batch of a D update. D's loss adds
@@ -33,6 +35,7 @@ import optax
 
 from gan_jax import errors
 from gan_jax import losses as losses_lib
+from gan_jax import precision
 from gan_jax.losses import GANLoss
 from gan_jax.models import GANModels, split_output
 from gan_jax.state import GANState, NetState, update_ema
@@ -92,15 +95,21 @@ def make_train_step(gan: GANModels, loss: GANLoss,
                     g_tx: optax.GradientTransformation,
                     d_tx: optax.GradientTransformation,
                     train_config: ml_collections.ConfigDict,
-                    d_input=None, regularizer=None):
+                    d_input=None, regularizer=None, shard_batch=None):
   """Returns the pure `step(state, batch) -> (state, metrics)`.
 
   `d_input(images, shared_key, own_key, step)` transforms every batch D sees
   (`gan_jax.augment.build`); `regularizer(d_logits, real, fake, labels, key,
   update_index) -> (penalty, metrics)` adds to D's loss
-  (`gan_jax.regularizers.build`). Both default to nothing.
+  (`gan_jax.regularizers.build`). Both default to nothing. `shard_batch(x)`
+  places the noise and labels the step draws (`parallel.batch_constraint`);
+  the default leaves them to XLA.
   """
-  G, D = gan.generator, gan.discriminator
+  # G.apply and D.apply in config.train.compute_dtype (gan_jax.precision):
+  # float32 in, float32 out, whatever they compute in.
+  dtype = precision.compute_dtype(train_config.get('compute_dtype', 'float32'))
+  g_apply = precision.mixed_apply(gan.generator, dtype)
+  d_apply = precision.mixed_apply(gan.discriminator, dtype)
   n_disc, n_gen = train_config.n_disc, train_config.n_gen
   ema_decay, ema_start = train_config.ema_decay, train_config.ema_start
   d_input = d_input or _no_transform
@@ -110,16 +119,20 @@ def make_train_step(gan: GANModels, loss: GANLoss,
         'config.loss.similarity_weight pairs generated and real images of the same '
         'class, so it needs config.model.conditional=True (and labelled data).')
 
+  shard_batch = shard_batch or (lambda x: x)
+
   def noise(key: jax.Array, batch_size: int, given):
     if given is None:
-      return sample_latents(key, gan, batch_size)
-    return given, jnp.zeros((batch_size,), jnp.int32)
+      z, labels = sample_latents(key, gan, batch_size)
+    else:
+      z, labels = given, jnp.zeros((batch_size,), jnp.int32)
+    return shard_batch(z), shard_batch(labels)
 
   def d_update(g: NetState, d: NetState, real: dict, key: jax.Array,
                step: jax.Array, update_index: jax.Array):
     images = images_to_float(real['image'])
     z, fake_labels = noise(key, images.shape[0], real.get('noise'))
-    fake, _ = G.apply(g.variables, z, fake_labels, train=True,
+    fake, _ = g_apply(g.variables, z, fake_labels, train=True,
                       mutable=['batch_stats'])
     fake = jax.lax.stop_gradient(fake)
     aug_key, reg_key = jax.random.fold_in(key, 1), jax.random.fold_in(key, 2)
@@ -127,10 +140,10 @@ def make_train_step(gan: GANModels, loss: GANLoss,
     fake = d_input(fake, aug_key, jax.random.fold_in(aug_key, 2), step)
 
     def loss_fn(params):
-      real_out, upd = D.apply({'params': params, 'batch_stats': d.batch_stats},
+      real_out, upd = d_apply({'params': params, 'batch_stats': d.batch_stats},
                               images, real['label'], train=True,
                               mutable=['batch_stats'])
-      fake_out, upd = D.apply({'params': params, **upd}, fake, fake_labels,
+      fake_out, upd = d_apply({'params': params, **upd}, fake, fake_labels,
                               train=True, mutable=['batch_stats'])
       (real_logits, real_extras), (fake_logits, fake_extras) = (
           split_output(real_out), split_output(fake_out))
@@ -145,7 +158,7 @@ def make_train_step(gan: GANModels, loss: GANLoss,
 
       def d_logits(x, labels):
         # Penalties see D as in training but leave its state alone.
-        out, _ = D.apply({'params': params, 'batch_stats': d.batch_stats}, x, labels,
+        out, _ = d_apply({'params': params, 'batch_stats': d.batch_stats}, x, labels,
                          train=True, mutable=['batch_stats'])
         return split_output(out)[0]
 
@@ -180,14 +193,14 @@ def make_train_step(gan: GANModels, loss: GANLoss,
     aug_key = jax.random.fold_in(key, 1)
 
     def loss_fn(params):
-      fake, g_upd = G.apply({'params': params, 'batch_stats': g.batch_stats},
+      fake, g_upd = g_apply({'params': params, 'batch_stats': g.batch_stats},
                             z, labels, train=True, mutable=['batch_stats'])
       extra = {}
       if loss.similarity_weight:
         extra['g_similarity_loss'] = jnp.mean(
             losses_lib.similarity_loss(fake, images_to_float(real['image'])))
       fake = d_input(fake, aug_key, jax.random.fold_in(aug_key, 2), step)
-      out, d_upd = D.apply(d.variables, fake, labels, train=True,
+      out, d_upd = d_apply(d.variables, fake, labels, train=True,
                            mutable=['batch_stats'])
       logits, extras = split_output(out)
       g_loss = jnp.mean(loss.g(logits))

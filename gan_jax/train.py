@@ -63,11 +63,16 @@ class Setup:
   regularizer: Callable | None = None    # config.reg: penalties added to D's loss
   step_maker: Callable | None = None     # config.model.family's (gan_jax.families)
 
-  def train_step(self, train_config: ml_collections.ConfigDict):
-    """The pure `step(state, batch) -> (state, metrics)` of this setup (not jitted)."""
+  def train_step(self, train_config: ml_collections.ConfigDict, mesh=None):
+    """The pure `step(state, batch) -> (state, metrics)` of this setup (not jitted).
+
+    With `mesh`, the batches the step draws itself (G's noise) are split over
+    its devices like the real batch (`parallel.batch_constraint`).
+    """
     make = self.step_maker or steps.make_train_step
+    shard_batch = parallel.batch_constraint(mesh) if mesh is not None else None
     return make(self.gan, self.loss, self.g_tx, self.d_tx, train_config,
-                                 d_input=self.d_input, regularizer=self.regularizer)
+                d_input=self.d_input, regularizer=self.regularizer, shard_batch=shard_batch)
 
 
 def build_setup(config: ml_collections.ConfigDict, info: DatasetInfo) -> Setup:
@@ -194,7 +199,7 @@ def _train_steps(config, workdir: str, run: loop.TrainingRun, source, setup: Set
       prefetch=config.data.prefetch)
   batch_sharding = parallel.batch_sharded(mesh, batch_axis=1)
   train_step = jax.jit(
-      setup.train_step(tc), in_shardings=(replicated, batch_sharding),
+      setup.train_step(tc, mesh), in_shardings=(replicated, batch_sharding),
       out_shardings=(replicated, replicated), donate_argnums=0)
   batch = parallel.global_batch(next(batches), mesh)
   compile_start = time.perf_counter()

@@ -20,6 +20,7 @@ import ml_collections
 import optax
 
 from gan_jax import errors
+from gan_jax import precision
 from gan_jax.state import GANState, NetState, update_ema
 from gan_jax.steps import images_to_float
 
@@ -67,14 +68,17 @@ def check_config(config: ml_collections.ConfigDict) -> None:
 
 
 def make_train_step(gan, loss, g_tx, d_tx, train_config, d_input=None, regularizer=None,
+                    shard_batch=None,
                     *, beta: float, likelihood: str, sigma: float):
   """The pure `step(state, batch) -> (state, metrics)`: one joint encoder/decoder update.
 
   Takes the GAN step's arguments; the GAN loss, D-input transforms and
   regularisers do not apply to a VAE and are ignored.
   """
-  del loss, d_input, regularizer
-  decoder, encoder = gan.generator, gan.discriminator
+  del loss, d_input, regularizer, shard_batch  # its noise is shaped and sharded like the images
+  dtype = precision.compute_dtype(train_config.get('compute_dtype', 'float32'))
+  decode = precision.mixed_apply(gan.generator, dtype)
+  encode = precision.mixed_apply(gan.discriminator, dtype)
   objective = functools.partial(negative_elbo, beta=beta, likelihood=likelihood,
                                 sigma=sigma)
 
@@ -85,10 +89,10 @@ def make_train_step(gan, loss, g_tx, d_tx, train_config, d_input=None, regulariz
 
     def loss_fn(params):
       dec_params, enc_params = params
-      mean, logvar = encoder.apply({'params': enc_params}, images, labels)
+      mean, logvar = encode({'params': enc_params}, images, labels)
       eps = jax.random.normal(key, mean.shape, mean.dtype)
       z = mean + jnp.exp(0.5 * logvar) * eps
-      raw = decoder.apply({'params': dec_params}, z, labels, logits=True)
+      raw = decode({'params': dec_params}, z, labels, logits=True)
       total, nll, kl = objective(raw, images, mean, logvar)
       return total, (nll, kl)
 

@@ -26,7 +26,7 @@ from tests.conftest import REPO_ROOT, make_config, run_on_simulated_devices, sub
 
 SCRIPT = textwrap.dedent('''
     import jax, numpy as np
-    from gan_jax import parallel, steps, train
+    from gan_jax import parallel, train
     from gan_jax.data.source import DatasetInfo
     from tests.conftest import make_config
 
@@ -36,7 +36,6 @@ SCRIPT = textwrap.dedent('''
     config = make_config(**{'train.batch_size': 8, 'optim.g.name': 'sgd', 'optim.g.lr': 0.1,
                             'optim.d.name': 'sgd', 'optim.d.lr': 0.1})
     setup = train.build_setup(config, DatasetInfo((28, 28, 1), 10, tuple('0123456789'), 64, 't'))
-    step_fn = steps.make_train_step(setup.gan, setup.loss, setup.g_tx, setup.d_tx, config.train)
     rng = np.random.default_rng(0)
     batches = [{'image': rng.integers(0, 256, (1, 8, 28, 28, 1), dtype=np.uint8),
                 'label': rng.integers(0, 10, (1, 8)).astype(np.int32)} for _ in range(3)]
@@ -44,20 +43,26 @@ SCRIPT = textwrap.dedent('''
     def run(devices):
       mesh = parallel.make_mesh(devices)
       rep = parallel.replicated(mesh)
-      step = jax.jit(step_fn, in_shardings=(rep, parallel.batch_sharded(mesh, 1)),
+      step = jax.jit(setup.train_step(config.train, mesh),
+                     in_shardings=(rep, parallel.batch_sharded(mesh, 1)),
                      out_shardings=(rep, rep))
       state = jax.jit(setup.init_state, out_shardings=rep)()
-      hlo = None
+      compiled = None
       for b in batches:
         gb = parallel.global_batch(b, mesh)
         assert len(gb['image'].sharding.device_set) == len(devices)
-        hlo = hlo or step.lower(state, gb).compile().as_text()
+        compiled = compiled or step.lower(state, gb).compile()
         state, metrics = step(state, gb)
-      return jax.device_get(state), hlo
+      cost = compiled.cost_analysis()
+      cost = cost[0] if isinstance(cost, list) else cost
+      return jax.device_get(state), compiled.as_text(), cost['flops']
 
-    one, hlo1 = run(jax.devices()[:1])
-    four, hlo4 = run(jax.devices())
+    one, hlo1, flops1 = run(jax.devices()[:1])
+    four, hlo4, flops4 = run(jax.devices())
     assert 'all-reduce' in hlo4 and 'all-reduce' not in hlo1
+    # Each device does a quarter of the work (XLA's cost of its program),
+    # G's noise included: unconstrained, it was replicated (0.9 of it each).
+    assert flops4 < 0.3 * flops1, (flops4, flops1)
     for a, b in zip(jax.tree.leaves(one), jax.tree.leaves(four)):
       np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
     print('OK')

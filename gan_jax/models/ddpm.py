@@ -55,7 +55,8 @@ class UNet(nn.Module):
     batch = x.shape[0]
     t = jnp.zeros((batch,), jnp.int32) if t is None else t
     emb_dim = 4 * self.widths[0]
-    emb = timestep_embedding(t, self.widths[0])
+    # Computed in float32 (its phases need the precision), used in x's dtype.
+    emb = timestep_embedding(t, self.widths[0]).astype(x.dtype)
     emb = nn.Dense(emb_dim)(nn.silu(nn.Dense(emb_dim)(emb)))
     if self.num_classes:
       labels = jnp.zeros((batch,), jnp.int32) if labels is None else labels

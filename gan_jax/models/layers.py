@@ -161,10 +161,24 @@ def dense(features: int, use_bias: bool = True, name: str | None = None,
                   name=name)
 
 
+class SpectralNorm(nn.SpectralNorm):
+  """Flax's `nn.SpectralNorm`, whose normalised weight keeps the weight's own dtype.
+
+  Flax returns it in the promotion of the weight and the float32 vector `u`,
+  so under mixed precision (bfloat16 parameters, `gan_jax.precision`) the
+  wrapped layer would run in float32. Same class name, so the same
+  auto-names and checkpoints.
+  """
+
+  def _spectral_normalize(self, path, vs, update_stats):
+    normalised = super()._spectral_normalize(path, vs, update_stats)
+    return normalised.astype(jnp.asarray(vs).dtype)
+
+
 def spectral(layer: nn.Module, enabled: bool, train: bool) -> Callable:
   """`layer`, spectrally normalised when `enabled` (Miyato et al. 2018).
 
-  Uses flax's `nn.SpectralNorm`: each call divides every weight matrix (a
+  Uses flax's `nn.SpectralNorm` (see `SpectralNorm`): each call divides every weight matrix (a
   conv kernel reshaped to (kh*kw*in, out)) by its largest singular value,
   estimated by one power iteration from the vector `u` kept in the
   'batch_stats' collection. In training (`train=True`, with 'batch_stats'
@@ -175,7 +189,7 @@ def spectral(layer: nn.Module, enabled: bool, train: bool) -> Callable:
   """
   if not enabled:
     return layer
-  normalised = nn.SpectralNorm(layer, n_steps=1, epsilon=1e-12)
+  normalised = SpectralNorm(layer, n_steps=1, epsilon=1e-12)
   return lambda *args, **kwargs: normalised(*args, update_stats=train, **kwargs)
 
 

@@ -1,0 +1,1 @@
+"""The parts of the accelerator benchmark suite, `python -m benchmarks.accelerator_suite`."""
