@@ -16,6 +16,8 @@ CLASSES = tuple('0123456789')
 # norm, conditional BatchNorm, projection, ACGAN, embed, DiffAugment, R1, GP).
 # All are traced; the cases marked False only traced (compiling a step takes
 # seconds to a minute on a CPU, and these repeat another case's layers).
+# sngan48 is sngan64's and sngan32's code with another width table, left out
+# for time (its trace alone takes 10-15 s here).
 CASES = {
     'dcgan28_sn_cbn_acgan_diffaugment_r1_gp': ('dcgan28', 28, 1, 'gan', {
         'model.conditional': True, 'model.spectral_norm': 'd',
@@ -27,7 +29,6 @@ CASES = {
     'sngan32_cbn_projection_hinge': ('sngan32', 32, 3, 'gan', {
         'model.conditional': True, 'model.g_conditioning': 'cbn',
         'model.d_conditioning': 'projection', 'loss.name': 'hinge'}, True),
-    'sngan48': ('sngan48', 48, 3, 'gan', {}, False),
     'sngan64': ('sngan64', 64, 3, 'gan', {}, False),
     'resnet18d_embed': ('resnet18d', 32, 3, 'gan', {
         'model.conditional': True, 'model.g_conditioning': 'embed',
@@ -65,14 +66,14 @@ def _equations(jaxpr):
           yield from _equations(inner)
 
 
-def _float32_products(step, state, batch) -> tuple[int, list]:
-  """(number of convs and matmuls, those with a float32 operand) in the traced step.
+def _float32_products(jaxpr) -> tuple[int, list]:
+  """(number of convs and matmuls, those with a float32 operand) in a traced step.
 
   Spectral norm's power iteration multiplies the weight by its float32
   vectors u, v of shape (1, n); those matvecs are allowed (and negligible).
   """
   products, float32 = 0, []
-  for eqn in _equations(jax.make_jaxpr(step)(state, batch).jaxpr):
+  for eqn in _equations(jaxpr):
     if eqn.primitive.name not in ('conv_general_dilated', 'dot_general'):
       continue
     products += 1
@@ -93,12 +94,12 @@ def _float_dtypes(tree) -> set:
 def test_bfloat16_step_computes_in_bfloat16_and_keeps_float32_state(case):
   setup, step, batch = _setup(case, 'bfloat16')
   state = setup.init_state()
-  products, float32 = _float32_products(step, state, batch)
+  traced, (new, _) = jax.make_jaxpr(step, return_shape=True)(state, batch)
+  products, float32 = _float32_products(traced.jaxpr)
   assert products > 0
   assert not float32, f'convolutions or matmuls left in float32: {float32[:3]}'
   # Parameters, optimizer states, BatchNorm statistics / spectral-norm vectors
   # and the EMA persist in float32.
-  new, metrics = jax.eval_shape(step, state, batch)
   assert jax.tree.structure(new) == jax.tree.structure(state)
   for part in (new.g.params, new.d.params, new.g.opt_state, new.d.opt_state,
                new.g.batch_stats, new.d.batch_stats, new.ema):
@@ -178,12 +179,11 @@ def test_mixed_apply_casts_inputs_and_parameters_and_returns_float32():
   assert precision.mixed_apply(module, jnp.float32) == module.apply
 
 
-def test_a_float32_run_resumes_in_bfloat16_and_back(tmp_path):
+def test_a_float32_run_resumes_in_bfloat16(tmp_path):
+  # The checkpoint holds float32 either way, so the other direction is the same restore.
   workdir = str(tmp_path / 'run')
   train.train_and_evaluate(tiny_config(**{'train.num_steps': 2}), workdir)
   state = train.train_and_evaluate(
       tiny_config(**{'train.num_steps': 4, 'train.compute_dtype': 'bfloat16'}), workdir)
   assert int(state.step) == 4
-  assert _float_dtypes((state.g, state.d)) == {jnp.dtype(jnp.float32)}
-  state = train.train_and_evaluate(tiny_config(**{'train.num_steps': 6}), workdir)
-  assert int(state.step) == 6
+  assert _float_dtypes((state.g, state.d, state.ema)) == {jnp.dtype(jnp.float32)}
