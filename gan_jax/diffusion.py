@@ -145,7 +145,7 @@ def make_train_step(gan, loss, g_tx, d_tx, train_config, d_input=None, regulariz
                     *, ddpm):
   """The pure `step(state, batch) -> (state, metrics)`: one noise-prediction update of the U-Net."""
   del loss, d_tx, d_input, regularizer, shard_batch  # its noise is shaped and sharded like the images
-  dtype = precision.compute_dtype(train_config.get('compute_dtype', 'float32'))
+  dtype = precision.train_compute_dtype(train_config)
   unet_apply = precision.mixed_apply(gan.generator, dtype)
   schedule = Schedule.make(ddpm.schedule, ddpm.timesteps)
 

@@ -107,7 +107,7 @@ def make_train_step(gan: GANModels, loss: GANLoss,
   """
   # G.apply and D.apply in config.train.compute_dtype (gan_jax.precision):
   # float32 in, float32 out, whatever they compute in.
-  dtype = precision.compute_dtype(train_config.get('compute_dtype', 'float32'))
+  dtype = precision.train_compute_dtype(train_config)
   g_apply = precision.mixed_apply(gan.generator, dtype)
   d_apply = precision.mixed_apply(gan.discriminator, dtype)
   n_disc, n_gen = train_config.n_disc, train_config.n_gen

@@ -76,7 +76,7 @@ def make_train_step(gan, loss, g_tx, d_tx, train_config, d_input=None, regulariz
   regularisers do not apply to a VAE and are ignored.
   """
   del loss, d_input, regularizer, shard_batch  # its noise is shaped and sharded like the images
-  dtype = precision.compute_dtype(train_config.get('compute_dtype', 'float32'))
+  dtype = precision.train_compute_dtype(train_config)
   decode = precision.mixed_apply(gan.generator, dtype)
   encode = precision.mixed_apply(gan.discriminator, dtype)
   objective = functools.partial(negative_elbo, beta=beta, likelihood=likelihood,

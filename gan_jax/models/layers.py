@@ -178,10 +178,10 @@ class SpectralNorm(nn.SpectralNorm):
 def spectral(layer: nn.Module, enabled: bool, train: bool) -> Callable:
   """`layer`, spectrally normalised when `enabled` (Miyato et al. 2018).
 
-  Uses flax's `nn.SpectralNorm` (see `SpectralNorm`): each call divides every weight matrix (a
-  conv kernel reshaped to (kh*kw*in, out)) by its largest singular value,
-  estimated by one power iteration from the vector `u` kept in the
-  'batch_stats' collection. In training (`train=True`, with 'batch_stats'
+  Uses flax's `nn.SpectralNorm` (through `SpectralNorm`): each call divides
+  every weight matrix (a conv kernel reshaped to (kh*kw*in, out)) by its
+  largest singular value, estimated by one power iteration from the vector
+  `u` kept in the 'batch_stats' collection. In training (`train=True`, with 'batch_stats'
   mutable) the iterated `u` is stored, so the estimate sharpens step by step;
   in inference `u` is read, never written. `u` is model state like
   BatchNorm's statistics: it is checkpointed with them, and the parameter
