@@ -32,6 +32,7 @@ def main(_):
   import numpy as np  # pylint: disable=g-import-not-at-top
   from gan_jax import config as config_lib, parallel, train  # pylint: disable=g-import-not-at-top
   from gan_jax.data.source import DatasetInfo  # pylint: disable=g-import-not-at-top
+  from benchmarks.accelerator import peaks  # pylint: disable=g-import-not-at-top
 
   config = config_lib.get_config()
   config.model.name, config.model.width_scale = FLAGS.model, FLAGS.width_scale
@@ -48,8 +49,7 @@ def main(_):
                    in_shardings=(replicated, sharded), out_shardings=(replicated, replicated))
     compiled = step.lower(jax.device_put(setup.init_state(), replicated),
                           jax.device_put(host, sharded)).compile()
-    cost = compiled.cost_analysis()
-    flops = (cost[0] if isinstance(cost, list) else cost)['flops']
+    flops = peaks.flops_from_cost_analysis(peaks.cost_analysis(compiled))
     one = one or flops
     print(f'{n} device(s): {flops / 1e9:.2f} GFLOP per device per step '
           f'({flops / one:.2f} of one device; ideal {1 / n:.2f})')
