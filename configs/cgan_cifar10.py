@@ -46,23 +46,12 @@ The same recipe at 1/16 width, batch 8 and n_disc 1 trains for 4 steps on
 mock CIFAR-10 and on the shared JPEGs without error (tests/test_recipes.py).
 """
 
-import importlib.util
-import os
-
+from gan_jax import config as config_lib
 from gan_jax import errors
 
 
-def _unconditional_recipe():
-  """configs/gan_cifar10.py, loaded by path so this file works from any directory."""
-  path = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'gan_cifar10.py')
-  spec = importlib.util.spec_from_file_location('gan_cifar10_recipe', path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config()
-
-
 def get_config(preset: str = ''):
-  config = _unconditional_recipe()
+  config = config_lib.from_sibling(__file__, 'gan_cifar10.py')
   config.model.conditional = True
   config.model.g_conditioning = 'cbn'
   config.model.d_conditioning = 'projection'

@@ -35,21 +35,11 @@ run on the shared CIFAR-10 JPEGs trained at 0.82 steps/s (300 steps via
 experiments/report_figures.py). The report's 50 epochs are a GPU job.
 """
 
-import importlib.util
-import os
-
-
-def _unconditional_recipe():
-  """configs/gan_cifar10_resnet18d.py, loaded by path so this file works from any directory."""
-  path = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'gan_cifar10_resnet18d.py')
-  spec = importlib.util.spec_from_file_location('gan_cifar10_resnet18d', path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config()
+from gan_jax import config as config_lib
 
 
 def get_config():
-  config = _unconditional_recipe()
+  config = config_lib.from_sibling(__file__, 'gan_cifar10_resnet18d.py')
   config.model.conditional = True
   config.model.g_conditioning = 'embed'
   config.model.d_conditioning = 'embed'

@@ -12,13 +12,8 @@ Run:
 CPU time: as configs/dcgan_cifar10_dog.py (the same model and batch).
 """
 
-import importlib.util
-import os
+from gan_jax import config as config_lib
 
 
 def get_config():
-  path = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'dcgan_cifar10_dog.py')
-  spec = importlib.util.spec_from_file_location('dcgan_cifar10_dog', path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config('airplane')
+  return config_lib.from_sibling(__file__, 'dcgan_cifar10_dog.py', 'airplane')

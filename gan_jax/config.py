@@ -135,6 +135,11 @@ def get_config() -> ml_collections.ConfigDict:
       # BatchNorm statistics, losses and the EMA stay float32. bfloat16 is for
       # GPUs and TPUs: a CPU emulates it, slower than float32.
       compute_dtype='float32',
+      # > 0: a time budget. Training stops at the first step that ends more than
+      # this many minutes after it started (compile, data, checkpoints and grids
+      # included), saving a checkpoint and a grid there as at the last step.
+      # Rerunning the command resumes toward num_steps with a fresh budget.
+      max_minutes=0.0,
   ))
 
   config.sample = ml_collections.ConfigDict(dict(
@@ -204,11 +209,25 @@ def get_config() -> ml_collections.ConfigDict:
 # data and the processes are, and the compute dtype (checkpoints are float32
 # either way). Any other change would silently alter the experiment (the
 # data order, the model, the optimisation) and needs --allow_config_change.
-RESUMABLE_KEYS = ('train.num_steps', 'train.log_every', 'train.sample_every',
-                  'train.checkpoint_every', 'train.keep_checkpoints',
+RESUMABLE_KEYS = ('train.num_steps', 'train.max_minutes', 'train.log_every',
+                  'train.sample_every', 'train.checkpoint_every', 'train.keep_checkpoints',
                   'train.compute_dtype', 'data.path',
                   'data.read_threads', 'data.prefetch', 'sample.num',
                   'sample.per_class', 'eval.*', 'distributed.*')
+
+
+def from_sibling(config_file: str, name: str, *args) -> ml_collections.ConfigDict:
+  """`get_config(*args)` of the config file NAME in the directory of `config_file`.
+
+  For a config built on another: pass your `__file__`. Loading by path keeps
+  configs/ a plain folder that works from any working directory.
+  """
+  import importlib.util  # pylint: disable=g-import-not-at-top
+  path = os.path.join(os.path.dirname(os.path.abspath(config_file)), name)
+  spec = importlib.util.spec_from_file_location(f'gan_jax_config_{name[:-3]}', path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config(*args)
 
 
 def _flatten(values: dict, prefix: str = '') -> dict:
@@ -292,6 +311,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
       (train.checkpoint_every >= 0, 'train.checkpoint_every',
        'must be >= 0 (0: only at the end)'),
       (train.keep_checkpoints >= 1, 'train.keep_checkpoints', 'must be at least 1'),
+      (train.max_minutes >= 0, 'train.max_minutes', 'must be >= 0 (0: no time budget)'),
       (0.0 <= train.ema_decay < 1.0, 'train.ema_decay', 'must be in [0, 1)'),
       (train.ema_start >= 0, 'train.ema_start', 'must be >= 0'),
       (config.model.latent_dim >= 1, 'model.latent_dim', 'must be at least 1'),

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from typing import Callable
 
 import jax
@@ -42,6 +43,24 @@ DATA_INFO_FILE = 'data_info.json'
 
 def due(step: int, every: int, last: bool) -> bool:
   return last or (every > 0 and step % every == 0)
+
+
+def out_of_time(started: float, budget_s: float, step: int, sync_every: int) -> bool:
+  """Whether train.max_minutes (`budget_s`, 0 = none) has run out since `started`.
+
+  One process reads its clock after every step. Several processes must stop
+  at the same step, so they read process 0's clock, and only every
+  `sync_every` steps, as the agreement is a collective.
+  """
+  if not budget_s:
+    return False
+  if jax.process_count() == 1:
+    return time.perf_counter() - started > budget_s
+  if step % max(sync_every, 1):
+    return False
+  from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+  spent = np.asarray(time.perf_counter() - started > budget_s)
+  return bool(multihost_utils.broadcast_one_to_all(spent))
 
 
 def write_json(path: str, value) -> None:

@@ -80,17 +80,22 @@ class Reporter:
       self._bar.update(steps)
 
   def write(self, step: int, metrics: dict, steps_per_sec: float | None = None,
-            images_per_sec: float | None = None, console: bool = True) -> None:
+            images_per_sec: float | None = None, console: bool = True,
+            wall_s: float | None = None) -> None:
+    """`wall_s`: seconds since training started in this process, kept in metrics.jsonl
+    (not TensorBoard) so that quality can be read against wall time."""
     if not self.is_main:
       return
     record = {'step': step, **{k: float(v) for k, v in metrics.items()}}
     if steps_per_sec:
       record['steps_per_sec'] = steps_per_sec
       record['images_per_sec'] = images_per_sec
+    if wall_s is not None:
+      record['wall_s'] = round(wall_s, 3)
     self._jsonl.write(json.dumps(record) + '\n')
     self._jsonl.flush()
     for key, value in record.items():
-      if key != 'step':
+      if key not in ('step', 'wall_s'):
         self._tb.add_scalar(key, value, step)
     self._tb.flush()
     if console:

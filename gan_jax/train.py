@@ -135,6 +135,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   arrives, and errors.ConfigError when the workdir's checkpoint was trained
   with a different config (see `check_resume`) unless `allow_config_change`.
   """
+  started = time.perf_counter()  # train.max_minutes counts from here
   config_lib.validate(config)
   distributed.initialize(config.distributed)
   tc = config.train
@@ -161,9 +162,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
         f'{tc.num_steps / per_epoch:.1f} epochs')
     if run.report_resume():
       return state
-    state, stop, step = _train_steps(config, workdir, run, source, setup, mesh)
+    state, stop, step = _train_steps(config, workdir, run, source, setup, mesh, started)
 
-  if stop:
+  if stop and stop != TIME_BUDGET:
     raise errors.Interrupted(
         f'Stopped by {signal.Signals(stop).name} at step {step} of '
         f'{tc.num_steps}; saved a checkpoint in {run.ckpt.directory}. Rerun the same '
@@ -173,15 +174,25 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
     path = curves.plot_curves(reporting.read_metrics(workdir),
                               os.path.join(workdir, 'loss_curve.png'),
                               f'{config.model.name} on {info.description}')
-    print(f'Done: {tc.num_steps} steps. Samples in {os.path.join(workdir, "samples")}, '
-          f'loss curve {path}, checkpoints in {run.ckpt.directory}.\n'
-          + next_steps(workdir, tc.num_steps), flush=True)
-  logging.info('Finished training at step %d', tc.num_steps)
+    done = (f'Stopped at the time budget (train.max_minutes={tc.max_minutes:g}) at step '
+            f'{step} of {tc.num_steps}; rerun the same command to train on toward '
+            f'num_steps' if stop else f'Done: {tc.num_steps} steps')
+    print(f'{done}. Samples in {os.path.join(workdir, "samples")}, loss curve {path}, '
+          f'checkpoints in {run.ckpt.directory}.\n' + next_steps(workdir, step), flush=True)
+  logging.info('Finished training at step %d', step)
   return state
 
 
-def _train_steps(config, workdir: str, run: loop.TrainingRun, source, setup: Setup, mesh):
-  """The step loop from the run's start step; returns (state, stopping signal or 0, last step)."""
+TIME_BUDGET = -1  # _train_steps' stop value when train.max_minutes ran out
+
+
+def _train_steps(config, workdir: str, run: loop.TrainingRun, source, setup: Setup, mesh,
+                 started: float):
+  """The step loop from the run's start step; returns (state, stop, last step).
+
+  stop: 0 at num_steps, the signal's number after SIGTERM/SIGINT, TIME_BUDGET
+  when train.max_minutes ran out. `started`: perf_counter() at the run's start.
+  """
   tc = config.train
   state, start_step, say, reporter = run.state, run.start_step, run.say, run.reporter
   is_main = jax.process_index() == 0
@@ -214,14 +225,16 @@ def _train_steps(config, workdir: str, run: loop.TrainingRun, source, setup: Set
   pending: list[dict] = []             # device metrics since the last log
   interval_start, interval_steps = time.perf_counter(), 0
   signals = preemption.StopOnSignal().install()
-  stop = False
+  stop = out_of_time = False
+  budget_s = 60 * tc.max_minutes
   step = start_step
   try:
     for step in range(start_step + 1, tc.num_steps + 1):
       state, metrics = train_step(state, batch)
       pending.append(metrics)
       interval_steps += 1
-      last = step == tc.num_steps
+      out_of_time = loop.out_of_time(started, budget_s, step, tc.log_every)
+      last = step == tc.num_steps or out_of_time
       # After SIGTERM/SIGINT, this step is logged and saved as if it were the last.
       stop = not last and signals.should_stop(step)
       if not (last or stop):  # dispatch is asynchronous: read the next batch while it runs
@@ -235,7 +248,8 @@ def _train_steps(config, workdir: str, run: loop.TrainingRun, source, setup: Set
         means = {k: float(np.mean(v)) for k, v in per_step.items() if k != 'finite'}
         elapsed = time.perf_counter() - interval_start
         rate = interval_steps / elapsed
-        reporter.write(step, means, rate, rate * tc.batch_size * tc.n_disc)
+        reporter.write(step, means, rate, rate * tc.batch_size * tc.n_disc,
+                       wall_s=time.perf_counter() - started)
         pending, interval_start, interval_steps = [], time.perf_counter(), 0
 
       if loop.due(step, tc.checkpoint_every, last or stop):
@@ -253,7 +267,7 @@ def _train_steps(config, workdir: str, run: loop.TrainingRun, source, setup: Set
         if pending:
           loop.check_finite(loop.host_metrics(pending), step, run.ckpt)
         interval_start += evaluate(step, state)  # keep steps/s a training rate
-      if stop:
+      if stop or out_of_time:
         break
     run.ckpt.wait()  # the last save is complete, or its failure raises here
   finally:
@@ -262,4 +276,6 @@ def _train_steps(config, workdir: str, run: loop.TrainingRun, source, setup: Set
         evaluate.close()
     finally:  # after the last save: a signal during it must not kill the process
       signals.restore()
+  if out_of_time and step < tc.num_steps:
+    return state, TIME_BUDGET, step
   return state, (signals.stop_signal() if stop else 0), step

@@ -113,6 +113,20 @@ def idx_dir(tmp_path):
 
 
 @pytest.fixture(scope='session')
+def rgb32_folder(tmp_path_factory):
+  """64 random 32x32 RGB PNGs in three class subfolders (`folder` source layout)."""
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  root = tmp_path_factory.mktemp('rgb32') / 'train'
+  rng = np.random.default_rng(0)
+  for i in range(64):
+    directory = root / ('abc'[i % 3])
+    directory.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(
+        directory / f'{i}.png')
+  return str(root)
+
+
+@pytest.fixture(scope='session')
 def shared_cifar10_folder(tmp_path_factory):
   """The shared CIFAR-10 training JPEGs, `per_class` of each class, extracted to a temp dir.
 

@@ -32,8 +32,9 @@ def test_tiny_run_on_tfds_mock_data_writes_every_artifact(tmp_path):
   records = reporting.read_metrics(workdir)
   assert [r['step'] for r in records] == [2, 4]
   for key in ('d_loss_real', 'd_loss_fake', 'g_loss', 'd_acc_real', 'd_acc_fake',
-              'd_real', 'd_fake', 'steps_per_sec', 'images_per_sec'):
+              'd_real', 'd_fake', 'steps_per_sec', 'images_per_sec', 'wall_s'):
     assert all(np.isfinite(r[key]) for r in records), key
+  assert 0 < records[0]['wall_s'] < records[1]['wall_s']
   with open(os.path.join(workdir, 'config.json')) as f:
     saved = json.load(f)
   assert saved['data']['name'] == 'mnist' and saved['train']['num_steps'] == 4
@@ -62,6 +63,23 @@ def test_resume_gives_the_same_parameters_as_a_straight_run(tmp_path, idx_dir):
   # The metrics history has each step once, even across the restart.
   steps = [r['step'] for r in reporting.read_metrics(resumed_dir)]
   assert steps == [1, 2, 3, 4, 5, 6]
+
+
+def test_time_budget_stops_with_a_checkpoint_and_a_rerun_finishes(tmp_path, idx_dir, capsys):
+  overrides = {'data.source': 'idx', 'data.path': idx_dir, 'train.num_steps': 6,
+               'train.checkpoint_every': 4, 'train.sample_every': 4}
+  workdir = str(tmp_path / 'run')
+  # A budget that is spent before the first step ends: the run stops after it.
+  state = train.train_and_evaluate(tiny_config(**overrides, **{'train.max_minutes': 1e-6}),
+                                   workdir)
+  assert int(state.step) == 1
+  assert 'Stopped at the time budget' in capsys.readouterr().out
+  assert os.listdir(os.path.join(workdir, 'samples')) == ['step_0000001.png']
+  assert [r['step'] for r in reporting.read_metrics(workdir)] == [1]
+  state = train.train_and_evaluate(tiny_config(**overrides), workdir)
+  assert int(state.step) == 6
+  assert sorted(int(s) for s in os.listdir(os.path.join(workdir, 'checkpoints'))
+                if s.isdigit()) == [1, 4, 6]
 
 
 def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, idx_dir):
