@@ -12,7 +12,11 @@ Run:
   python -m gan_jax.main --config=configs/cgan_cifar10_cpu.py --workdir=runs/cgan_cifar10_cpu \\
       --config.data.path=/tmp/cifar10/train
 
-MEASURED
+Measured as configs/gan_cifar10_cpu.py (load 1.7, 2026-12-02): step 6,401
+at 29.1 minutes (3.7 steps/s); FID 73.0, class accuracy 0.383 under the
+CIFAR-10 domain classifier (real images: 0.576), every class at least 5.8%
+of the samples. Rows differ mostly in colour and background; cat, dog and
+automobile are not recognisable (experiments/RESULTS.md).
 """
 
 from gan_jax import config as config_lib

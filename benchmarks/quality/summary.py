@@ -57,7 +57,7 @@ def figure(runs: list[str], path: str) -> None:
   import matplotlib  # pylint: disable=g-import-not-at-top
   matplotlib.use('Agg')
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
-  fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+  fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharex=True)  # FID may exist at one point only
   for run in runs:
     quality, _ = _load(run)
     points = quality['points']
