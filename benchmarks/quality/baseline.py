@@ -23,10 +23,8 @@ TIMELINE = 'timeline.json'
 
 
 def write_json(path: str, value) -> None:
-  tmp = path + '.tmp'
-  with open(tmp, 'w') as f:
-    json.dump(value, f, indent=2)
-  os.replace(tmp, path)
+  from gan_jax import loop  # pylint: disable=g-import-not-at-top  (JAX: only when writing)
+  loop.write_json(path, value)
 
 
 def read_json(path: str):
