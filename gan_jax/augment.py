@@ -8,7 +8,9 @@ to G. Each transform gets two keys:
               so parameters drawn from it (DiffAugment's shifts, cutout boxes,
               colour factors) are identical for real[i] and fake[i];
   own_key     different for every batch (instance noise's per-pixel noise).
-Either way each loss term sees correctly distributed inputs; sharing only
+A transform may keep state in the train state (`state.aux['augment'][name]`):
+it gets it as `state`, and `observe` updates it from D's logits on the real
+batch after every D update (ADA's p). Either way each loss term sees correctly distributed inputs; sharing only
 makes the real and fake terms of one update use common random numbers, and
 D cannot separate real from fake by their augmentations.
 
@@ -22,6 +24,14 @@ D cannot separate real from fake by their augmentations.
                   square of side `cutout` of the size), all per example.
                   Zhao et al. draw real and fake parameters independently;
                   here they are shared, as above.
+  ada             adaptive discriminator augmentation (Karras et al. 2020,
+                  gan_jax.ada): the `ops` groups blit, geom, color (and
+                  cutout), each op applied per example with probability p.
+                  With `adapt`, every `interval` D updates p moves by
+                  sign(r_t - target) * batch * interval / (kimg * 1000),
+                  where r_t = E[sign(D(x_real))] over those updates' global
+                  batches; p starts at `p` and stays in [0, 1]. Logged as
+                  ada_p (after the step) and ada_rt (this step's batches).
 """
 
 from __future__ import annotations
@@ -33,6 +43,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
+from gan_jax import ada as ada_lib
 from gan_jax import errors
 from gan_jax.registry import Registry
 
@@ -41,10 +52,14 @@ Array = jax.Array
 
 @dataclasses.dataclass(frozen=True)
 class Transform:
-  # fn(images, cfg, *, shared_key, own_key, step) -> images of the same shape.
+  # fn(images, cfg, *, shared_key, own_key, step, state) -> images of the same shape.
   fn: Callable[..., Array]
   # validate(cfg) raises ConfigError for settings that cannot work, before jit.
   validate: Callable[[ml_collections.ConfigDict], None] = lambda cfg: None
+  # init(cfg) -> the transform's initial state, for a transform that keeps one.
+  init: Callable[[ml_collections.ConfigDict], dict] | None = None
+  # observe(state, cfg, real_logits, update_index) -> (state, metrics), after each D update.
+  observe: Callable[..., tuple[dict, dict]] | None = None
 
 
 TRANSFORMS: Registry[Transform] = Registry('D-input transform', 'config.augment.transforms')
@@ -124,8 +139,8 @@ def diffaugment_policy(cfg) -> list[str]:
   return ops
 
 
-def _diffaugment(images, cfg, *, shared_key, own_key, step):
-  del own_key, step
+def _diffaugment(images, cfg, *, shared_key, own_key, step, state):
+  del own_key, step, state
   for i, op in enumerate(diffaugment_policy(cfg)):
     images = DIFFAUGMENT_OPS[op](images, jax.random.fold_in(shared_key, i), cfg)
   return images
@@ -138,8 +153,8 @@ def instance_noise_std(cfg, step) -> Array:
   return jnp.asarray(cfg.std, jnp.float32)
 
 
-def _instance_noise(images, cfg, *, shared_key, own_key, step):
-  del shared_key
+def _instance_noise(images, cfg, *, shared_key, own_key, step, state):
+  del shared_key, state
   noise = jax.random.normal(own_key, images.shape, images.dtype)
   return images + instance_noise_std(cfg, step).astype(images.dtype) * noise
 
@@ -151,27 +166,87 @@ def _check_instance_noise(cfg):
         f'{cfg.decay_steps} must be >= 0.')
 
 
+def _ada(images, cfg, *, shared_key, own_key, step, state):
+  del own_key, step
+  return ada_lib.augment(images, state['p'], shared_key, ada_lib.parse_ops(cfg.ops))
+
+
+def _ada_init(cfg) -> dict:
+  return {'p': jnp.asarray(cfg.p, jnp.float32), 'rt_sum': jnp.zeros((), jnp.float32),
+          'rt_count': jnp.zeros((), jnp.int32)}
+
+
+def _ada_observe(state, cfg, real_logits, update_index):
+  """Accumulates r_t over `interval` D updates, then moves p (when `adapt`)."""
+  rt = ada_lib.heuristic_rt(real_logits)
+  rt_sum, rt_count = state['rt_sum'] + rt, state['rt_count'] + 1
+  p = state['p']
+  if cfg.adapt:
+    due = (update_index + 1) % cfg.interval == 0
+    adjusted = ada_lib.adjust_p(p, rt_sum / rt_count, target=cfg.target,
+                                batch_size=real_logits.shape[0], interval=cfg.interval,
+                                kimg=cfg.kimg)
+    p = jnp.where(due, adjusted, p)
+    rt_sum = jnp.where(due, 0.0, rt_sum)
+    rt_count = jnp.where(due, 0, rt_count)
+  return {'p': p, 'rt_sum': rt_sum, 'rt_count': rt_count}, {'ada_p': p, 'ada_rt': rt}
+
+
+def _check_ada(cfg):
+  ada_lib.parse_ops(cfg.ops)
+  if not (0 <= cfg.p <= 1 and cfg.interval >= 1 and cfg.kimg > 0 and 0 < cfg.target <= 1):
+    raise errors.ConfigError(
+        f'config.augment.ada: p={cfg.p} must be in [0, 1], interval={cfg.interval} >= 1, '
+        f'kimg={cfg.kimg} > 0 and target={cfg.target} in (0, 1] (the paper: 0.6).')
+
+
 TRANSFORMS.register('diffaugment')(Transform(_diffaugment, diffaugment_policy))
 TRANSFORMS.register('instance_noise')(Transform(_instance_noise, _check_instance_noise))
+TRANSFORMS.register('ada')(Transform(_ada, _check_ada, _ada_init, _ada_observe))
 
 
-def build(augment_config: ml_collections.ConfigDict):
-  """Returns `d_input(images, shared_key, own_key, step) -> images`: the listed transforms in order."""
+class DInput:
+  """The listed transforms in order: `d_input(images, shared_key, own_key, step, state)`.
+
+  `state` is `init_state()`'s dict (stateless chains take {} or None);
+  `observe` updates it after a D update.
+  """
+
+  def __init__(self, chain):
+    self._chain = chain   # [(name, Transform, cfg)]
+
+  def __call__(self, images: Array, shared_key: jax.Array, own_key: jax.Array, step,
+               state: dict | None = None) -> Array:
+    state = state or {}
+    for i, (name, transform, cfg) in enumerate(self._chain):
+      images = transform.fn(images, cfg, shared_key=jax.random.fold_in(shared_key, i),
+                            own_key=jax.random.fold_in(own_key, i), step=step,
+                            state=state.get(name))
+    return images
+
+  def init_state(self) -> dict:
+    return {name: t.init(cfg) for name, t, cfg in self._chain if t.init}
+
+  def observe(self, state: dict, real_logits: Array, update_index) -> tuple[dict, dict]:
+    """(new state, metrics) after a D update that gave `real_logits` on the real batch."""
+    new, metrics = dict(state), {}
+    for name, transform, cfg in self._chain:
+      if transform.observe:
+        new[name], m = transform.observe(state[name], cfg, real_logits, update_index)
+        metrics.update(m)
+    return new, metrics
+
+
+def build(augment_config: ml_collections.ConfigDict) -> DInput:
+  """The `DInput` of `augment_config.transforms`, validated."""
   names = list(augment_config.transforms)
   chain = []
   for name in names:
     transform = TRANSFORMS.get(name)
     cfg = augment_config[name] if name in augment_config else ml_collections.ConfigDict()
-    chain.append((transform, cfg))
+    chain.append((name, transform, cfg))
     transform.validate(cfg)
   if len(set(names)) != len(names):
     raise errors.ConfigError(f'config.augment.transforms={tuple(names)} lists a '
                              'transform twice.')
-
-  def d_input(images: Array, shared_key: jax.Array, own_key: jax.Array, step) -> Array:
-    for i, (transform, cfg) in enumerate(chain):
-      images = transform.fn(images, cfg, shared_key=jax.random.fold_in(shared_key, i),
-                            own_key=jax.random.fold_in(own_key, i), step=step)
-    return images
-
-  return d_input
+  return DInput(chain)

@@ -76,11 +76,19 @@ def get_config() -> ml_collections.ConfigDict:
       similarity_weight=0.0,
   ))
 
-  # Penalties on D's input gradient (gan_jax.regularizers); weight 0 is off.
+  # Penalties added to D's loss (gan_jax.regularizers); weight 0 is off.
   # every=k > 1: lazy, on one D update in k, scaled by k (StyleGAN2).
   config.reg = ml_collections.ConfigDict(dict(
       gradient_penalty=dict(weight=0.0, every=1, target=1.0),  # WGAN-GP: 10
       r1=dict(weight=0.0, every=1),   # gamma: adds gamma/2 E||grad D(x_real)||^2
+      lecam=dict(weight=0.0, every=1,  # LeCam (Tseng et al. 2021): 0.3 (BigGAN), 0.01 (StyleGAN2)
+                 decay=0.99),          # EMA decay of the anchors (D's mean real and fake logits)
+      bcr=dict(weight=0.0, every=1,    # balanced consistency (Zhao et al. 2020): 10
+               translation=0.125,      # its T: shifts up to this fraction of the size ...
+               flip=True),             # ... and left-right flips
+      zcr=dict(weight=0.0, every=1,    # latent consistency, D's term (Zhao et al. 2020): 5
+               g_weight=0.5,           # G's term, rewarding G(z) != G(z + dz): 0.5
+               sigma=0.05),            # dz ~ N(0, sigma^2 I)
   ))
 
   # Transforms of every batch D sees (gan_jax.augment), applied in the order listed.
@@ -91,6 +99,13 @@ def get_config() -> ml_collections.ConfigDict:
       diffaugment=dict(policy='color,translation,cutout',
                        translation=0.125,  # max shift, fraction of the image size
                        cutout=0.5),        # side of the zeroed square, fraction of the size
+      # ADA (Karras et al. 2020): each op with probability p, p steered by r_t.
+      ada=dict(p=0.0,             # initial (or, with adapt=False, fixed) probability
+               target=0.6,        # r_t = E[sign(D(x_real))] that p steers toward
+               interval=4,        # D updates between adjustments of p
+               kimg=500.0,        # thousands of images for p to go from 0 to 1
+               ops='blit,geom,color',  # groups (blit, geom, color, cutout) or op names
+               adapt=True),
   ))
 
   # The VAE family (model.family='vae', gan_jax.vae): loss = NLL + beta * KL.

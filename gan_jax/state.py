@@ -1,4 +1,4 @@
-"""The GAN training state: G and D weights, BatchNorm statistics and optimizer states, step, rng, EMA.
+"""The GAN training state: G and D weights, BatchNorm statistics and optimizer states, step, rng, EMA, aux.
 
 The state is a pytree of arrays and nothing else (no functions, no modules),
 so it is replicated, donated, checkpointed and restored as one object. The
@@ -37,6 +37,9 @@ class GANState:
   g: NetState
   d: NetState
   ema: dict                    # EMA of G's variables, or {} when EMA is off
+  # State of the D-input transforms and regularisers that keep some (ADA's p,
+  # LeCam's anchors): {'augment': {name: ...}, 'reg': {name: ...}}, {} if none.
+  aux: dict = flax.struct.field(default_factory=dict)
 
   def sampling_variables(self) -> dict:
     """G's variables for samples and evaluation: the EMA when there is one."""
@@ -44,8 +47,13 @@ class GANState:
 
 
 def create(gan: GANModels, g_tx: optax.GradientTransformation,
-           d_tx: optax.GradientTransformation, seed: int, use_ema: bool) -> GANState:
-  """Initialises a fresh state from `seed` (traceable, so it can run under jit)."""
+           d_tx: optax.GradientTransformation, seed: int, use_ema: bool,
+           aux: dict | None = None) -> GANState:
+  """Initialises a fresh state from `seed` (traceable, so it can run under jit).
+
+  `aux` is the initial state of the transforms and regularisers that keep
+  one (`augment.build(...).init_state()` and `regularizers.build(...)`'s).
+  """
   g_key, d_key, train_key = jax.random.split(jax.random.PRNGKey(seed), 3)
   z = jnp.zeros((1, gan.latent_dim), jnp.float32)
   labels = jnp.zeros((1,), jnp.int32)
@@ -62,7 +70,8 @@ def create(gan: GANModels, g_tx: optax.GradientTransformation,
   # step that donates the state donate them twice.
   ema = jax.tree.map(jnp.copy, g.variables) if use_ema else {}
   return GANState(step=jnp.zeros((), jnp.int32), rng=train_key, g=g,
-                  d=net(d_vars, d_tx), ema=ema)
+                  d=net(d_vars, d_tx), ema=ema,
+                  aux=jax.tree.map(jnp.asarray, aux or {}))
 
 
 def update_ema(ema: dict, variables: dict, step: jax.Array, decay: float,

@@ -23,7 +23,12 @@ classifier head (ACGAN), its class cross-entropy on real and generated images;
 G's loss adds the cross-entropy on its own images and, when
 `loss.similarity_weight` > 0, the MSE between its images and a real batch
 whose labels it borrows (G update i pairs with D update i's real batch,
-modulo n_disc), logged as `g_similarity_loss`.
+modulo n_disc), logged as `g_similarity_loss`, and the G-side terms of the
+regularisers that have one (zCR).
+
+Transforms and regularisers that keep state (ADA's p, LeCam's anchors) find
+it in `state.aux` ('augment' and 'reg') and update it after every D update
+from that update's logits, so it is checkpointed and restored with the rest.
 """
 
 from __future__ import annotations
@@ -33,8 +38,10 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
+from gan_jax import augment as augment_lib
 from gan_jax import errors
 from gan_jax import losses as losses_lib
+from gan_jax import regularizers as regularizers_lib
 from gan_jax import precision
 from gan_jax.losses import GANLoss
 from gan_jax.models import GANModels, split_output
@@ -81,16 +88,6 @@ def _classifier_terms(extras: dict, labels: jax.Array, prefix: str) -> dict:
           f'{prefix}_acc': jnp.mean(jnp.argmax(logits, -1) == labels)}
 
 
-def _no_transform(images, shared_key, own_key, step):
-  del shared_key, own_key, step
-  return images
-
-
-def _no_regularizer(d_logits, real, fake, labels, key, update_index):
-  del d_logits, real, fake, labels, key, update_index
-  return jnp.zeros((), jnp.float32), {}
-
-
 def make_train_step(gan: GANModels, loss: GANLoss,
                     g_tx: optax.GradientTransformation,
                     d_tx: optax.GradientTransformation,
@@ -98,10 +95,10 @@ def make_train_step(gan: GANModels, loss: GANLoss,
                     d_input=None, regularizer=None, shard_batch=None):
   """Returns the pure `step(state, batch) -> (state, metrics)`.
 
-  `d_input(images, shared_key, own_key, step)` transforms every batch D sees
-  (`gan_jax.augment.build`); `regularizer(d_logits, real, fake, labels, key,
-  update_index) -> (penalty, metrics)` adds to D's loss
-  (`gan_jax.regularizers.build`). Both default to nothing. `shard_batch(x)`
+  `d_input` (`gan_jax.augment.build`: `d_input(images, shared_key, own_key,
+  step, state)`, with `init_state` and `observe`) transforms every batch D
+  sees; `regularizer` (`gan_jax.regularizers.build`) adds its penalties to
+  D's loss (and G's, for zCR). Both default to nothing. `shard_batch(x)`
   places the noise and labels the step draws (`parallel.batch_constraint`);
   the default leaves them to XLA.
   """
@@ -112,8 +109,9 @@ def make_train_step(gan: GANModels, loss: GANLoss,
   d_apply = precision.mixed_apply(gan.discriminator, dtype)
   n_disc, n_gen = train_config.n_disc, train_config.n_gen
   ema_decay, ema_start = train_config.ema_decay, train_config.ema_start
-  d_input = d_input or _no_transform
-  regularizer = regularizer or _no_regularizer
+  d_input = d_input or augment_lib.DInput([])
+  regularizer = regularizer or regularizers_lib.Regularize([], 'mask')
+  observe_augment = getattr(d_input, 'observe', lambda state, logits, index: (state, {}))
   if loss.similarity_weight and not gan.num_classes:
     raise errors.ConfigError(
         'config.loss.similarity_weight pairs generated and real images of the same '
@@ -128,16 +126,20 @@ def make_train_step(gan: GANModels, loss: GANLoss,
       z, labels = given, jnp.zeros((batch_size,), jnp.int32)
     return shard_batch(z), shard_batch(labels)
 
-  def d_update(g: NetState, d: NetState, real: dict, key: jax.Array,
+  def d_update(g: NetState, d: NetState, aux: dict, real: dict, key: jax.Array,
                step: jax.Array, update_index: jax.Array):
     images = images_to_float(real['image'])
     z, fake_labels = noise(key, images.shape[0], real.get('noise'))
-    fake, _ = g_apply(g.variables, z, fake_labels, train=True,
-                      mutable=['batch_stats'])
-    fake = jax.lax.stop_gradient(fake)
     aug_key, reg_key = jax.random.fold_in(key, 1), jax.random.fold_in(key, 2)
-    images = d_input(images, aug_key, jax.random.fold_in(aug_key, 1), step)
-    fake = d_input(fake, aug_key, jax.random.fold_in(aug_key, 2), step)
+    aug_state, reg_state = aux.get('augment', {}), aux.get('reg', {})
+
+    def generated_as_d_sees_it(z):
+      fake, _ = g_apply(g.variables, z, fake_labels, train=True, mutable=['batch_stats'])
+      return d_input(jax.lax.stop_gradient(fake), aug_key, jax.random.fold_in(aug_key, 2),
+                     step, aug_state)
+
+    images = d_input(images, aug_key, jax.random.fold_in(aug_key, 1), step, aug_state)
+    fake = generated_as_d_sees_it(z)
 
     def loss_fn(params):
       real_out, upd = d_apply({'params': params, 'batch_stats': d.batch_stats},
@@ -162,8 +164,10 @@ def make_train_step(gan: GANModels, loss: GANLoss,
                          train=True, mutable=['batch_stats'])
         return split_output(out)[0]
 
-      penalty, penalty_metrics = regularizer(d_logits, images, fake, real['label'],
-                                             reg_key, update_index)
+      penalty, penalty_metrics = regularizer(
+          d_logits, images, fake, real['label'], reg_key, update_index, state=reg_state,
+          fake_labels=fake_labels, real_logits=real_logits, fake_logits=fake_logits,
+          z=z, regenerate=generated_as_d_sees_it)
       extra.update(penalty_metrics)
       return total + penalty, (upd.get('batch_stats', {}), real_logits,
                                fake_logits, loss_real, loss_fake, extra)
@@ -171,6 +175,12 @@ def make_train_step(gan: GANModels, loss: GANLoss,
     grads, (stats, real_logits, fake_logits, loss_real, loss_fake, extra) = jax.grad(
         loss_fn, has_aux=True)(d.params)
     grad_norm = optax.global_norm(grads)
+    new_aux = dict(aux)
+    if 'augment' in aux:
+      new_aux['augment'], aug_metrics = observe_augment(aug_state, real_logits, update_index)
+      extra = {**extra, **aug_metrics}
+    if 'reg' in aux:
+      new_aux['reg'] = regularizer.observe(reg_state, real_logits, fake_logits)
     metrics = {
         'd_loss': loss_real + loss_fake,
         'd_loss_real': loss_real,
@@ -183,29 +193,38 @@ def make_train_step(gan: GANModels, loss: GANLoss,
         **extra,
         'finite': _finite(loss_real, loss_fake, grad_norm, *extra.values()),
     }
-    return _apply_updates(d, grads, d_tx, stats), metrics
+    return _apply_updates(d, grads, d_tx, stats), new_aux, metrics
 
-  def g_update(g: NetState, d: NetState, key: jax.Array, batch_size: int,
-               step: jax.Array, real: dict, given=None):
+  def g_update(g: NetState, d: NetState, aux: dict, key: jax.Array, batch_size: int,
+               step: jax.Array, update_index: jax.Array, real: dict, given=None):
     z, labels = noise(key, batch_size, given)
     if loss.similarity_weight:
       labels = real['label']
-    aug_key = jax.random.fold_in(key, 1)
+    aug_key, reg_key = jax.random.fold_in(key, 1), jax.random.fold_in(key, 2)
 
     def loss_fn(params):
-      fake, g_upd = g_apply({'params': params, 'batch_stats': g.batch_stats},
-                            z, labels, train=True, mutable=['batch_stats'])
+      def generate(z):
+        return g_apply({'params': params, 'batch_stats': g.batch_stats},
+                       z, labels, train=True, mutable=['batch_stats'])
+
+      fake, g_upd = generate(z)
       extra = {}
       if loss.similarity_weight:
         extra['g_similarity_loss'] = jnp.mean(
             losses_lib.similarity_loss(fake, images_to_float(real['image'])))
-      fake = d_input(fake, aug_key, jax.random.fold_in(aug_key, 2), step)
+      penalty = 0.0
+      if regularizer.acts_on_g:
+        penalty, penalty_metrics = regularizer.g_penalty(
+            lambda z: generate(z)[0], z, fake, reg_key, update_index)
+        extra.update(penalty_metrics)
+      fake = d_input(fake, aug_key, jax.random.fold_in(aug_key, 2), step,
+                     aux.get('augment', {}))
       out, d_upd = d_apply(d.variables, fake, labels, train=True,
                            mutable=['batch_stats'])
       logits, extras = split_output(out)
       g_loss = jnp.mean(loss.g(logits))
       extra.update(_classifier_terms(extras, labels, 'g_class'))
-      total = g_loss
+      total = g_loss + penalty
       if 'g_class_loss' in extra:
         total += loss.classifier_weight * extra['g_class_loss']
       if 'g_similarity_loss' in extra:
@@ -224,6 +243,10 @@ def make_train_step(gan: GANModels, loss: GANLoss,
   def step(state: GANState, batch: dict):
     if gan.num_classes and ('noise' in batch or 'g_noise' in batch):
       raise ValueError('Noise given in the batch is for unconditional models only.')
+    for part, component in (('augment', d_input), ('reg', regularizer)):
+      if getattr(component, 'init_state', dict)() and part not in state.aux:
+        raise ValueError(f'config.{part} keeps state, but state.aux has no {part!r}: '
+                         'create the state with its init_state() (train.build_setup does).')
     key = jax.random.fold_in(state.rng, state.step)
     keys = jax.random.split(key, n_disc + n_gen)
     d_keys, g_keys = keys[:n_disc], keys[n_disc:]
@@ -234,14 +257,15 @@ def make_train_step(gan: GANModels, loss: GANLoss,
     # --scan_steps=4` measures it).
     g_noise = batch.get('g_noise')
     d_batch = {k: v for k, v in batch.items() if k != 'g_noise'}
-    d, updates = state.d, []
+    d, aux, updates = state.d, state.aux, []
     for i in range(n_disc):
-      d, m = d_update(state.g, d, jax.tree.map(lambda x: x[i], d_batch), d_keys[i],
-                      state.step, state.step * n_disc + i)
+      d, aux, m = d_update(state.g, d, aux, jax.tree.map(lambda x: x[i], d_batch),
+                           d_keys[i], state.step, state.step * n_disc + i)
       updates.append(m)
     g = state.g
     for i in range(n_gen):
-      g, d, m = g_update(g, d, g_keys[i], batch_size, state.step,
+      g, d, m = g_update(g, d, aux, g_keys[i], batch_size, state.step,
+                         state.step * n_gen + i,
                          jax.tree.map(lambda x: x[i % n_disc], d_batch),
                          None if g_noise is None else g_noise[i])
       updates.append(m)
@@ -252,7 +276,7 @@ def make_train_step(gan: GANModels, loss: GANLoss,
     ema = state.ema
     if ema:
       ema = update_ema(ema, g.variables, state.step, ema_decay, ema_start)
-    new_state = state.replace(step=state.step + 1, g=g, d=d, ema=ema)
+    new_state = state.replace(step=state.step + 1, g=g, d=d, ema=ema, aux=aux)
     return new_state, metrics
 
   return step

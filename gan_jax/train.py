@@ -81,11 +81,18 @@ def build_setup(config: ml_collections.ConfigDict, info: DatasetInfo) -> Setup:
   tc = config.train
   g_tx = optim.build(config.optim.g, optim.updates_in_run(tc, 'g'))
   d_tx = optim.build(config.optim.d, optim.updates_in_run(tc, 'd'))
+  d_input, regularizer = augment.build(config.augment), regularizers.build(config.reg)
   init_state = functools.partial(state_lib.create, gan, g_tx, d_tx, config.seed,
-                                 use_ema=config.train.ema_decay > 0)
+                                 use_ema=config.train.ema_decay > 0,
+                                 aux=initial_aux(d_input, regularizer))
   return Setup(gan, losses_lib.build(config.loss), g_tx, d_tx, init_state,
-               augment.build(config.augment), regularizers.build(config.reg),
-               families.step_maker(config))
+               d_input, regularizer, families.step_maker(config))
+
+
+def initial_aux(d_input: augment.DInput, regularizer: regularizers.Regularize) -> dict:
+  """`state.aux` at step 0: the state of the transforms and regularisers that keep one."""
+  parts = {'augment': d_input.init_state(), 'reg': regularizer.init_state()}
+  return {part: value for part, value in parts.items() if value}
 
 
 def next_steps(workdir: str, step: int) -> str:

@@ -46,8 +46,8 @@ def test_the_step_applies_the_same_diffaugment_to_the_real_and_fake_batch():
   setup = train.build_setup(config, INFO)
   calls = []
 
-  def spy(images, shared_key, own_key, step):
-    out = setup.d_input(images, shared_key, own_key, step)
+  def spy(images, shared_key, own_key, step, state=None):
+    out = setup.d_input(images, shared_key, own_key, step, state)
     jax.debug.callback(lambda *a: calls.append([np.asarray(v) for v in a]),
                        images, out, shared_key, ordered=True)
     return out

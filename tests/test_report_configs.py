@@ -136,6 +136,19 @@ def test_dcgan64_folder_trains_with_instance_noise(tmp_path):
   _train_and_check(config, str(tmp_path / 'run'), (64, 64, 3))
 
 
+def test_dcgan64_folder_ada_preset_trains_with_ada_in_place_of_instance_noise(tmp_path):
+  folder = str(tmp_path / 'cats')
+  _write_images(folder, 10, 64, 1)
+  config = load_config_file(os.path.join(REPO_ROOT, 'configs', 'dcgan64_folder.py')).get_config('ada')
+  small = _config('dcgan64_folder.py', path=folder)
+  config.train, config.data, config.model.width_scale, config.sample = (
+      small.train, small.data, small.model.width_scale, small.sample)
+  assert config.augment.transforms == ('ada',)
+  _train_and_check(config, str(tmp_path / 'run'), (64, 64, 3))
+  records = reporting.read_metrics(str(tmp_path / 'run'))
+  assert all('ada_p' in r and 'ada_rt' in r for r in records)
+
+
 def test_dcgan_celeba_trains_on_mock_celeb_a(tmp_path):
   config = _config('dcgan_celeba.py')
   with tfds.testing.mock_data(num_examples=16):

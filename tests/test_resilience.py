@@ -164,6 +164,31 @@ def test_sigkill_at_random_moments_then_resume_gives_the_uninterrupted_params(
   assert _logged_steps(workdir) == list(range(1, NUM_STEPS + 1))
 
 
+# ADA's p (moving every D update here) and LeCam's anchors live in state.aux.
+ADA_LECAM = {'augment.transforms': 'ada', 'augment.ada.interval': 1,
+             'augment.ada.kimg': 0.2, 'reg.lecam.weight': 0.3}
+
+
+def test_sigkill_with_ada_and_lecam_then_resume_gives_the_uninterrupted_state(
+    tmp_path, data_dir, launch):
+  overrides = _overrides(data_dir, **{**ADA_LECAM, 'train.num_steps': 12})
+  config = make_config(**{**overrides, 'augment.transforms': ('ada',)})
+  expected = jax.device_get(train.train_and_evaluate(
+      config.copy_and_resolve_references(), str(tmp_path / 'reference')))
+  assert 0 < float(expected.aux['augment']['ada']['p']) < 1
+  workdir = str(tmp_path / 'run')
+  log_path = str(tmp_path / 'kill.log')
+  proc = launch(workdir, overrides, log_path)
+  _wait_for(_trained_past(log_path, random.randint(2, 6)), proc, 'the kill')
+  proc.send_signal(signal.SIGKILL)
+  assert proc.wait() == -signal.SIGKILL, 'the run ended before the kill'
+  start = max(_complete_steps(workdir))
+  assert start < 12
+  state = train.train_and_evaluate(config, workdir)
+  _assert_bitwise_equal(state, expected)   # aux (p, r_t sums, anchors) included
+  _assert_bitwise_equal(state.aux, expected.aux)
+
+
 def test_sigterm_saves_a_checkpoint_and_exits_143(tmp_path, data_dir, reference, launch):
   workdir = str(tmp_path / 'run')
   # No periodic checkpoints: the only one is the one SIGTERM makes.

@@ -37,6 +37,7 @@ from gan_jax import config as config_lib
 from gan_jax import errors
 from gan_jax import optim
 from gan_jax import state as state_lib
+from gan_jax import train as train_lib
 from gan_jax.toy2d import lab as lab_lib
 from gan_jax.viz import toy2d as viz
 
@@ -185,7 +186,8 @@ def _programs(lab: lab_lib.Lab, group: Group):
 
   def init(seed, hp):
     g_tx, d_tx = txs(hp)
-    return state_lib.create(lab.setup.gan, g_tx, d_tx, seed, use_ema)
+    return state_lib.create(lab.setup.gan, g_tx, d_tx, seed, use_ema,
+                            aux=train_lib.initial_aux(lab.setup.d_input, lab.setup.regularizer))
 
   cache = {}
 
