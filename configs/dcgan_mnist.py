@@ -14,10 +14,19 @@ Data: TFDS `mnist`, prepared once on a machine with internet access
   --config.data.source=idx --config.data.path=DIR_WITH_IDX_FILES
 """
 
+from gan_jax import errors
 from gan_jax.config import get_config as base_config
 
+# Small-data presets (--config=configs/dcgan_mnist.py:NAME): D-input
+# augmentation for a few hundred digits; experiments/RESULTS.md, "Small
+# datasets", measures each on 100 and 1,000 digits.
+PRESETS = ('diffaugment', 'ada')
 
-def get_config():
+
+def get_config(preset: str = ''):
+  if preset and preset not in PRESETS:
+    raise errors.ConfigError(f'Unknown preset {preset!r} for configs/dcgan_mnist.py; '
+                             f'presets: {", ".join(PRESETS)}.')
   config = base_config()
   config.data.source = 'tfds'
   config.data.name = 'mnist'
@@ -32,4 +41,6 @@ def get_config():
   config.train.log_every = 100
   config.train.sample_every = 1_000
   config.train.checkpoint_every = 2_000
+  if preset:
+    config.augment.transforms = (preset,)   # ada: the paper's kimg 500 and target 0.6
   return config

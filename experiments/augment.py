@@ -114,18 +114,10 @@ def write_class_folder(images, labels, class_names, out: str) -> None:
         os.path.join(sub, f'{i:06d}.png'))
 
 
-def _load_config(path: str):
-  import importlib.util  # pylint: disable=g-import-not-at-top
-  spec = importlib.util.spec_from_file_location(f'augment_cfg_{abs(hash(path))}', path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config()
-
-
 def train_generator(config_path, real_dir, workdir, steps, batch, seed, data_flags):
   """Trains a class-conditional generator on the class folder `real_dir`; returns seconds."""
-  from gan_jax import train  # pylint: disable=g-import-not-at-top
-  config = _load_config(config_path)
+  from gan_jax import config as config_lib, train  # pylint: disable=g-import-not-at-top
+  config = config_lib.load_file(config_path)
   config.seed = seed
   config.data.source, config.data.path = 'folder', real_dir
   config.data.image_size, config.data.channels = data_flags
@@ -314,9 +306,9 @@ def main(argv):
     generators = []
     for item in FLAGS.generators:
       name, _, path = item.partition(':')
-      if not path or not os.path.exists(path):
+      if not path or not os.path.exists(path.partition(':')[0]):
         raise errors.ConfigError(f'--generators entry {item!r} must be NAME:CONFIG_FILE '
-                                 'with an existing config file.')
+                                 '(or NAME:CONFIG_FILE:PRESET) with an existing config file.')
       generators.append((name, path))
     steps = [int(s) for s in FLAGS.gen_steps]
     if len(steps) not in (1, len(generators)):

@@ -79,6 +79,7 @@ from gan_jax import cli, errors
 FLAGS = flags.FLAGS
 RESULTS_JSON, RESULTS_MD, ADA_FIGURE = 'results.json', 'RESULTS.md', 'ada_p.png'
 TRAIN_RECORD = 'small_data_train.json'   # per variant: wall seconds and load of its training
+SCORE_RECORD = 'small_data_score.json'   # per variant: its scores, reused by a rerun
 SAMPLE_SEED = 0
 
 # variant -> function of the Settings giving its config overrides {dotted key: value}.
@@ -182,8 +183,8 @@ def balanced_split(labels: np.ndarray, num_train: int, num_heldout: int,
 
 def full_data_config(s: Settings):
   """The --config file's data with the flags' source, path, size and channels: the reference."""
-  from experiments import augment  # pylint: disable=g-import-not-at-top
-  data = augment._load_config(s.config).data  # pylint: disable=protected-access
+  from gan_jax import config as config_lib  # pylint: disable=g-import-not-at-top
+  data = config_lib.load_file(s.config).data
   data.source, data.path, data.split, data.classes = s.data_source, s.data_path, '', ()
   data.image_size, data.channels = s.image_size, s.channels
   return data
@@ -287,11 +288,11 @@ def set_dotted(config, key: str, value) -> None:
 
 def variant_config(s: Settings, variant: str, train_dir: str):
   """The --config file's config, trained on `train_dir` with the study's budget and the variant's overrides."""
-  from experiments import augment  # pylint: disable=g-import-not-at-top
+  from gan_jax import config as config_lib  # pylint: disable=g-import-not-at-top
   if variant not in VARIANTS:
     raise errors.ConfigError(f'Unknown variant {variant!r}: --variants takes some of '
                              f'{", ".join(VARIANTS)}.')
-  config = augment._load_config(s.config)  # pylint: disable=protected-access
+  config = config_lib.load_file(s.config)
   config.seed = s.seed
   d = config.data
   d.source, d.path, d.split, d.classes = 'folder', train_dir, '', ()
@@ -422,12 +423,22 @@ class FidReference:
     return frechet.frechet_distance(stats, reference), protocol
 
 
+def kept_checkpoints(workdir: str) -> list[int]:
+  directory = os.path.join(workdir, 'checkpoints')
+  return sorted(int(n) for n in os.listdir(directory) if n.isdigit())
+
+
 def score_variant(s: Settings, workdir: str, data_config, split: dict, fid_reference,
-                  log=print) -> dict:
-  """The last checkpoint's metrics against the full data, and D's memorisation."""
+                  log=print, step: int | None = None) -> dict:
+  """A checkpoint's (default: the last) metrics against the full data, and D's memorisation.
+
+  FID and D's memorisation are computed only without `step` (the last checkpoint).
+  """
   from gan_jax import config as config_lib, parallel, train  # pylint: disable=g-import-not-at-top
   from gan_jax.metrics.evaluation import Evaluation  # pylint: disable=g-import-not-at-top
-  _, setup, state = train.restore_setup(workdir)
+  last = step is None
+  fid_reference = fid_reference if last else None
+  _, setup, state = train.restore_setup(workdir, step)
   step = int(state.step)
   out = {'step': step, 'metrics': {}, 'protocols': {}}
   config = config_lib.load_from_workdir(workdir)
@@ -446,6 +457,8 @@ def score_variant(s: Settings, workdir: str, data_config, split: dict, fid_refer
     if fid_reference:
       value, protocol = fid_reference.score(samples.take(s.fid_num)[0], f'step {step}')
       out['metrics']['fid'], out['protocols']['fid'] = value, protocol
+  if not last:
+    return out
   num_heldout = min(len(split['train_images']), len(split['heldout_images']))
   out['d_memorisation'] = d_memorisation(
       setup, state, split['train_images'], split['heldout_images'][:num_heldout],
@@ -540,8 +553,7 @@ def run_study(s: Settings, command: str = '', log=print) -> dict:
     log(f'[{variant}] ' + ('finished before: not retrained' if trained['skipped'] else
                            f'trained in {trained["wall_s"]:.0f}s, load '
                            f'{trained["load_before"][0]:.2f} -> {trained["load_after"][0]:.2f}'))
-    log(f'[{variant}] scoring the last checkpoint against {split["info"]["description"]}')
-    scored = score_variant(s, workdir, data_config, split, fid_reference, log)
+    scored = cached_scores(s, workdir, data_config, split, fid_reference, log)
     curves = ada_curves(s.workdir, [variant]).get(variant, [])
     grid = os.path.join(variant, 'samples', f'step_{scored["step"]:07d}.png')
     record = {'workdir': workdir, 'overrides': VARIANTS[variant](s), 'train': trained,
@@ -567,10 +579,44 @@ def run_study(s: Settings, command: str = '', log=print) -> dict:
   return results
 
 
+def cached_scores(s: Settings, workdir: str, data_config, split: dict, fid_reference,
+                  log=print) -> dict:
+  """The last checkpoint's scores and the classifier metrics of the earlier ones (the curve).
+
+  Kept in VARIANT/SCORE_RECORD with the settings they depend on, so a rerun
+  (say, with more --variants) scores only what is new.
+  """
+  path = os.path.join(workdir, SCORE_RECORD)
+  key = {k: getattr(s, k) for k in ('metrics', 'eval_num', 'num_reference', 'fid_stats',
+                                    'fid_num')}
+  key = _jsonable(key)
+  record = {}
+  if os.path.exists(path):
+    with open(path) as f:
+      record = json.load(f)
+  steps = kept_checkpoints(workdir)
+  if record.get('key') != key or record.get('last', {}).get('step') != steps[-1]:
+    log(f'[{os.path.basename(workdir)}] scoring step {steps[-1]} against '
+        f'{split["info"]["description"]}')
+    record = {'key': key, 'last': score_variant(s, workdir, data_config, split,
+                                                fid_reference, log), 'curve': {}}
+    write_json(path, record)
+  for step in steps[:-1]:
+    if str(step) not in record['curve'] and s.metrics:
+      record['curve'][str(step)] = score_variant(s, workdir, data_config, split, None, log,
+                                                 step=step)['metrics']
+      write_json(path, record)
+  curve = [{'step': int(k), **v} for k, v in sorted(record['curve'].items(),
+                                                    key=lambda kv: int(kv[0]))]
+  last = record['last']
+  return {**last, 'curve': curve + [{'step': last['step'], **last['metrics']}]}
+
+
 # --- the report -----------------------------------------------------------------------------
 
-TABLE_HEADER = ('| variant | steps | FID | cls_fd | classes covered (rarest %) | D(train) | '
-                'D(held-out) | gap | AUC | final p | wall s | load |')
+TABLE_HEADER = ('| variant | steps | FID | cls_fd | cls_fd at the kept checkpoints | '
+                'classes covered (rarest %) | D(train) | D(held-out) | gap | AUC | final p | '
+                'wall s | load |')
 
 
 def _num(value, fmt: str) -> str:
@@ -590,9 +636,10 @@ def markdown_table(results: dict) -> str:
     load = '–'
     if t.get('load_before') and t.get('load_after'):
       load = f'{t["load_before"][0]:.2f} → {t["load_after"][0]:.2f}'
+    curve = ' / '.join(f'{c["cls_fd"]:.0f}' for c in r.get('curve', []) if 'cls_fd' in c)
     lines.append(
         f'| {variant} | {r.get("step", "–")} | {_num(m.get("fid"), ".1f")} | '
-        f'{_num(m.get("cls_fd"), ".2f")} | {covered} | {_num(mem.get("d_train"), ".3f")} | '
+        f'{_num(m.get("cls_fd"), ".2f")} | {curve or "–"} | {covered} | {_num(mem.get("d_train"), ".3f")} | '
         f'{_num(mem.get("d_heldout"), ".3f")} | {_num(mem.get("d_gap"), "+.3f")} | '
         f'{_num(mem.get("auc"), ".3f")} | {_num(r.get("ada_p"), ".3f")} | '
         f'{_num(t.get("wall_s"), ".0f")} | {load} |')

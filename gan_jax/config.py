@@ -237,9 +237,21 @@ def from_sibling(config_file: str, name: str, *args) -> ml_collections.ConfigDic
   For a config built on another: pass your `__file__`. Loading by path keeps
   configs/ a plain folder that works from any working directory.
   """
+  return _get_config(os.path.join(os.path.dirname(os.path.abspath(config_file)), name), *args)
+
+
+def load_file(spec: str) -> ml_collections.ConfigDict:
+  """The config of `PATH` or `PATH:PRESET`, as `--config=PATH:PRESET` gives it."""
+  path, _, preset = spec.partition(':') if not os.path.exists(spec) else (spec, '', '')
+  if not os.path.exists(path):
+    raise errors.ConfigError(f'Config file {path!r} does not exist (give PATH or PATH:PRESET).')
+  return _get_config(path, preset) if preset else _get_config(path)
+
+
+def _get_config(path: str, *args) -> ml_collections.ConfigDict:
   import importlib.util  # pylint: disable=g-import-not-at-top
-  path = os.path.join(os.path.dirname(os.path.abspath(config_file)), name)
-  spec = importlib.util.spec_from_file_location(f'gan_jax_config_{name[:-3]}', path)
+  name = os.path.basename(path)[:-3]
+  spec = importlib.util.spec_from_file_location(f'gan_jax_config_{name}', path)
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
   return module.get_config(*args)

@@ -156,3 +156,25 @@ def test_r_t_and_p_on_four_devices_equal_one_device():
   result = run_on_simulated_devices(ON_DEVICES, 4)
   assert result.returncode == 0, result.stderr[-3000:]
   assert 'OK' in result.stdout
+
+
+@pytest.mark.parametrize('loss,d_conditioning,model', [
+    ('hinge', 'projection', 'dcgan32'), ('wasserstein', 'acgan', 'dcgan32'),
+    ('least_squares', 'concat', 'sngan32'), ('nonsaturating', 'embed', 'resnet18d')])
+def test_ada_and_every_regulariser_trace_with_each_loss_model_and_conditioning(
+    loss, d_conditioning, model):
+  """The step with ADA, LeCam, bCR and zCR on traces (no compute) for these combinations."""
+  config = make_config(**{'model.name': model, 'model.width_scale': 0.0625,
+                          'model.conditional': True, 'model.d_conditioning': d_conditioning,
+                          'model.g_conditioning': 'cbn' if model == 'dcgan32' else 'concat',
+                          'loss.name': loss, 'data.image_size': 32, 'data.channels': 3,
+                          'train.batch_size': 4, 'augment.transforms': ('ada',),
+                          'reg.lecam.weight': 0.3, 'reg.bcr.weight': 10.0,
+                          'reg.zcr.weight': 5.0})
+  setup = train.build_setup(config, DatasetInfo((32, 32, 3), 10, tuple('0123456789'), 100, 't'))
+  state = jax.eval_shape(setup.init_state)
+  batch = {'image': jax.ShapeDtypeStruct((1, 4, 32, 32, 3), jnp.uint8),
+           'label': jax.ShapeDtypeStruct((1, 4), jnp.int32)}
+  new, metrics = jax.eval_shape(setup.train_step(config.train), state, batch)
+  assert jax.tree.structure(new) == jax.tree.structure(state)
+  assert {'ada_p', 'ada_rt', 'd_lecam', 'd_bcr', 'd_zcr', 'g_zcr'} <= set(metrics)

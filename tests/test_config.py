@@ -95,3 +95,16 @@ def _flatten(tree, prefix=''):
     else:
       flat[f'{prefix}{key}'] = value
   return flat
+
+
+def test_load_file_takes_a_preset_as_the_command_line_does():
+  path = os.path.join(REPO_ROOT, 'configs', 'dcgan_mnist.py')
+  assert config_lib.load_file(path).augment.transforms == ()
+  assert config_lib.load_file(f'{path}:ada').augment.transforms == ('ada',)
+  assert config_lib.load_file(f'{path}:diffaugment').augment.transforms == ('diffaugment',)
+  folder = config_lib.load_file(os.path.join(REPO_ROOT, 'configs', 'dcgan64_folder.py:ada'))
+  assert folder.augment.transforms == ('ada',) and folder.augment.ada.target == 0.6
+  with pytest.raises(errors.ConfigError, match='Unknown preset'):
+    config_lib.load_file(f'{path}:adaa')
+  with pytest.raises(errors.ConfigError, match='does not exist'):
+    config_lib.load_file(os.path.join(REPO_ROOT, 'configs', 'no_such.py:ada'))

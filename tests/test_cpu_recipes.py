@@ -1,4 +1,4 @@
-"""The 30-minute CPU recipes (configs/gan_cifar10_cpu.py, cgan_cifar10_cpu.py) train, stop on time, and generate.
+"""The 30-minute CPU recipes (configs/gan_cifar10_cpu.py, cgan_cifar10_cpu.py, gan_cifar10_small.py) train, stop on time, and generate.
 
 Tiny widths and four steps keep it short; the recipes' real time and quality
 are measured by benchmarks.quality_per_time (experiments/RESULTS.md).
@@ -24,7 +24,8 @@ def _recipe(name, folder):
   return config
 
 
-@pytest.mark.parametrize('name', ['gan_cifar10_cpu.py', 'cgan_cifar10_cpu.py'])
+@pytest.mark.parametrize('name', ['gan_cifar10_cpu.py', 'cgan_cifar10_cpu.py',
+                                  'gan_cifar10_small.py'])
 def test_cpu_recipe_trains_and_generates(tmp_path, rgb32_folder, name):
   config = _recipe(name, rgb32_folder)
   conditional = name.startswith('cgan')
@@ -45,3 +46,12 @@ def test_cgan_recipe_is_the_gan_recipe_made_conditional():
   changed = {k for k, v in plain['model'].items() if v != cond['model'][k]}
   assert 'conditional' in changed
   assert changed <= {'conditional', 'g_conditioning', 'd_conditioning'}
+
+
+def test_small_data_recipe_is_the_gan_recipe_with_diffaugment():
+  load = lambda name: load_config_file(os.path.join(REPO_ROOT, 'configs', name)).get_config()  # pylint: disable=unnecessary-lambda-assignment
+  plain, small = load('gan_cifar10_cpu.py').to_dict(), load('gan_cifar10_small.py').to_dict()
+  assert small['augment']['transforms'] == ('diffaugment',)
+  for section in ('loss', 'optim', 'model', 'reg', 'data'):
+    assert plain[section] == small[section], section
+  assert {k for k, v in plain['train'].items() if v != small['train'][k]} == {'ema_start'}

@@ -181,7 +181,9 @@ def _fake_results():
   return {'settings': {'config': 'configs/x.py', 'steps': 800, 'batch_size': 64, 'seed': 0,
                        'ada_target': 0.6},
           'data': {'description': 'folder cifar'}, 'num_train': 1000,
-          'variants': {'baseline': variant(None, None), 'ada': variant(88.25, 0.314)},
+          'variants': {'baseline': variant(None, None),
+                       'ada': {**variant(88.25, 0.314),
+                               'curve': [{'step': 400, 'cls_fd': 30.4}, {'step': 800}]}},
           'command': 'python -m experiments.small_data --x'}
 
 
@@ -193,8 +195,8 @@ def test_markdown_table_and_report():
   assert lines[1].count('---') == lines[0].count(' | ') + 1
   assert len(lines) == 2 + 2 and lines[2].startswith('| baseline |')
   ada = [c.strip() for c in lines[3].strip('|').split('|')]
-  assert ada == ['ada', '800', '88.2', '12.50', '10 (4.3%)', '0.810', '0.420', '+0.390',
-                 '0.930', '0.314', '321', '1.10 → 1.80']
+  assert ada == ['ada', '800', '88.2', '12.50', '30', '10 (4.3%)', '0.810', '0.420',
+                 '+0.390', '0.930', '0.314', '321', '1.10 → 1.80']
   assert [c.strip() for c in lines[2].strip('|').split('|')][2] == '–'   # no FID, no p
   report = small_data.markdown_report(results)
   assert table in report and '--x' in report and 'ada_p.png' not in report
@@ -243,11 +245,13 @@ def test_tiny_study_end_to_end_and_resume(rgb32_folder, tmp_path):
     assert '| baseline | 2 |' in f.read()
   # Re-running does not retrain a finished variant, and keeps its training record.
   metrics = os.path.join(settings.workdir, 'baseline', 'metrics.jsonl')
-  before = os.path.getmtime(metrics)
+  scores = os.path.join(settings.workdir, 'baseline', small_data.SCORE_RECORD)
+  before = os.path.getmtime(metrics), os.path.getmtime(scores)
   again = small_data.run_study(settings, 'cmd', log=lambda *_: None)
   assert again['variants']['baseline']['train']['skipped']
   assert again['variants']['baseline']['train']['wall_s'] == record['train']['wall_s']
-  assert os.path.getmtime(metrics) == before
+  assert (os.path.getmtime(metrics), os.path.getmtime(scores)) == before   # nor rescored
+  assert again['variants']['baseline']['d_memorisation'] == mem
   # ... but refuses one trained with another config.
   with pytest.raises(errors.ConfigError, match='another config'):
     small_data.run_study(small_data.Settings(**{**settings.__dict__, 'lecam_weight': 0.3,
