@@ -111,7 +111,6 @@ def make_train_step(gan: GANModels, loss: GANLoss,
   ema_decay, ema_start = train_config.ema_decay, train_config.ema_start
   d_input = d_input or augment_lib.DInput([])
   regularizer = regularizer or regularizers_lib.Regularize([], 'mask')
-  observe_augment = getattr(d_input, 'observe', lambda state, logits, index: (state, {}))
   if loss.similarity_weight and not gan.num_classes:
     raise errors.ConfigError(
         'config.loss.similarity_weight pairs generated and real images of the same '
@@ -177,7 +176,7 @@ def make_train_step(gan: GANModels, loss: GANLoss,
     grad_norm = optax.global_norm(grads)
     new_aux = dict(aux)
     if 'augment' in aux:
-      new_aux['augment'], aug_metrics = observe_augment(aug_state, real_logits, update_index)
+      new_aux['augment'], aug_metrics = d_input.observe(aug_state, real_logits, update_index)
       extra = {**extra, **aug_metrics}
     if 'reg' in aux:
       new_aux['reg'] = regularizer.observe(reg_state, real_logits, fake_logits)
