@@ -84,13 +84,18 @@ def _jax_worker(conn, model: str, opts: dict):
   os.environ['XLA_FLAGS'] = (os.environ.get('XLA_FLAGS', '') + ' ' + opts['xla_flags']).strip()
   import jax
   import numpy as np
-  from gan_jax import config as config_lib, losses, models, optim, state as state_lib, steps
+  from gan_jax.config import base as config_base
+  from gan_jax.core import losses
+  from gan_jax import models
+  from gan_jax.core import optim
+  from gan_jax.core import state as state_lib
+  from gan_jax.core import steps
   from gan_jax.models import layers
   from benchmarks import dcgan64
 
   # A benchmark-only switch: the models call layers.conv_transpose by name.
   layers.conv_transpose = functools.partial(layers.conv_transpose, impl=opts['conv_transpose'])
-  config = config_lib.get_config()
+  config = config_base.get_config()
   shape = IMAGE_SHAPES[model]
   config.model.name = model
   config.data.image_size, config.data.channels = shape[0], shape[2]
@@ -160,10 +165,11 @@ def _pipeline_worker(conn, model: str, opts: dict):
   _pin(opts['threads'])
   import numpy as np
   from PIL import Image
-  from gan_jax import config as config_lib, data as data_lib
+  from gan_jax.config import base as config_base
+  from gan_jax import data as data_lib
   from gan_jax.data import pipeline
   shape = IMAGE_SHAPES[model]
-  config = config_lib.get_config()
+  config = config_base.get_config()
   config.data.image_size, config.data.channels = shape[0], shape[2]
   shared = os.environ.get('GAN_JAX_SHARED', os.path.join(os.getcwd(), '..', 'shared'))
   mnist = os.path.join(shared, 'data', 'mnist')

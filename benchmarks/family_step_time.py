@@ -17,7 +17,7 @@ from absl import app, flags
 import jax
 import numpy as np
 
-from gan_jax import train
+from gan_jax.training import setup as setup_lib
 from gan_jax.data.source import DatasetInfo
 
 flags.DEFINE_integer('steps', 3, 'Steps per timed round.')
@@ -35,7 +35,7 @@ def _config(path: str):
 def step_seconds(config, steps: int, rounds: int) -> float:
   size, channels = config.data.image_size, config.data.channels or 3
   info = DatasetInfo((size, size, channels), 10, tuple(map(str, range(10))), 1000, 'synthetic')
-  setup = train.build_setup(config, info)
+  setup = setup_lib.build_setup(config, info)
   state = jax.jit(setup.init_state)()
   tc = config.train
   rng = np.random.default_rng(0)

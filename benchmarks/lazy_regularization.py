@@ -17,9 +17,11 @@ from absl import app, flags
 import jax
 import numpy as np
 
-from gan_jax import regularizers, steps, train
+from gan_jax.core import regularizers
+from gan_jax.core import steps
+from gan_jax.training import setup as setup_lib
 from gan_jax.data.source import DatasetInfo
-from gan_jax.config import get_config
+from gan_jax.config.base import get_config
 
 flags.DEFINE_string('model', 'dcgan32', 'config.model.name (32x32 RGB).')
 flags.DEFINE_float('width_scale', 1.0, 'config.model.width_scale.')
@@ -37,7 +39,7 @@ def _step(variant: str):
     config.reg.r1.weight = 1.0
     config.reg.r1.every = 1 if variant == 'every update' else FLAGS.every
   info = DatasetInfo((32, 32, 3), 10, tuple('0123456789'), 1000, 'synthetic')
-  setup = train.build_setup(config, info)
+  setup = setup_lib.build_setup(config, info)
   lazy = 'mask' if variant == 'lazy, mask' else 'cond'
   fn = steps.make_train_step(setup.gan, setup.loss, setup.g_tx, setup.d_tx, config.train,
                              regularizer=regularizers.build(config.reg, lazy=lazy))

@@ -23,7 +23,8 @@ import jax
 import numpy as np
 from ml_collections import config_flags
 
-from gan_jax import steps, train
+from gan_jax.core import steps
+from gan_jax.training import setup as setup_lib
 from gan_jax.data.source import DatasetInfo
 
 config_flags.DEFINE_config_file('config', None, 'Experiment config file.')
@@ -65,7 +66,7 @@ def main(_):
   size, channels = config.data.image_size, config.data.channels or 1
   info = DatasetInfo((size, size, channels), FLAGS.num_classes,
                      tuple(str(i) for i in range(FLAGS.num_classes)), 1000, 'synthetic')
-  setup = train.build_setup(config, info)
+  setup = setup_lib.build_setup(config, info)
   step = jax.jit(steps.make_train_step(setup.gan, setup.loss, setup.g_tx, setup.d_tx,
                                        config.train), donate_argnums=0)
   tc = config.train

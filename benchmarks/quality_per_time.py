@@ -77,7 +77,8 @@ def _config_file() -> str:
 
 
 def _train(out: str) -> None:
-  from gan_jax import errors, train  # pylint: disable=g-import-not-at-top
+  from gan_jax import errors  # pylint: disable=g-import-not-at-top
+  from gan_jax.training import image as image_trainer
   config = FLAGS.config
   if config is None:
     raise app.UsageError('`train` needs --config=configs/....py')
@@ -89,7 +90,7 @@ def _train(out: str) -> None:
     raise errors.ConfigError('train.log_every must divide train.checkpoint_every: a '
                              'checkpoint\'s wall time is read from the log line at its step.')
   load_before = os.getloadavg()
-  train.train_and_evaluate(config, out)
+  image_trainer.train_and_evaluate(config, out)
   baseline.write_json(os.path.join(out, 'benchmark.json'), {
       'kind': 'gan_jax', 'config_file': _config_file(), 'config': config.to_dict(),
       'command': ' '.join(sys.argv), 'load_before': load_before,

@@ -22,8 +22,8 @@ from absl import flags
 import jax
 import numpy as np
 
-from gan_jax import config as config_lib
-from gan_jax import train
+from gan_jax.config import base as config_base
+from gan_jax.training import setup as setup_lib
 from gan_jax.data.source import DatasetInfo
 
 FLAGS = flags.FLAGS
@@ -45,12 +45,12 @@ def _load(name):
 
 def time_config(config, steps: int) -> tuple[float, float, float]:
   """(compile seconds, wall seconds per step, CPU seconds per step)."""
-  config_lib.validate(config)
+  config_base.validate(config)
   size, channels = config.data.image_size, config.data.channels or 3
   classes = 10 if config.model.conditional else 0
   info = DatasetInfo((size, size, channels), classes, tuple(str(i) for i in range(classes)),
                      1000, 'random')
-  setup = train.build_setup(config, info)
+  setup = setup_lib.build_setup(config, info)
   tc = config.train
   rng = np.random.default_rng(0)
   batch = {'image': rng.integers(0, 256, (tc.n_disc, tc.batch_size, size, size, channels),

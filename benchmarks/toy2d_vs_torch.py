@@ -29,7 +29,6 @@ import time
 from absl import app
 from absl import flags
 import jax
-import numpy as np
 
 from gan_jax.toy2d import lab as lab_lib
 from gan_jax.toy2d.defaults import lab_config

@@ -46,12 +46,12 @@ The same recipe at 1/16 width, batch 8 and n_disc 1 trains for 4 steps on
 mock CIFAR-10 and on the shared JPEGs without error (tests/test_recipes.py).
 """
 
-from gan_jax import config as config_lib
+from gan_jax.config import files as config_files
 from gan_jax import errors
 
 
 def get_config(preset: str = ''):
-  config = config_lib.from_sibling(__file__, 'gan_cifar10.py')
+  config = config_files.from_sibling(__file__, 'gan_cifar10.py')
   config.model.conditional = True
   config.model.g_conditioning = 'cbn'
   config.model.d_conditioning = 'projection'

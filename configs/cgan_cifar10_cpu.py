@@ -19,11 +19,11 @@ of the samples. Rows differ mostly in colour and background; cat, dog and
 automobile are not recognisable (experiments/RESULTS.md).
 """
 
-from gan_jax import config as config_lib
+from gan_jax.config import files as config_files
 
 
 def get_config():
-  config = config_lib.from_sibling(__file__, 'gan_cifar10_cpu.py')
+  config = config_files.from_sibling(__file__, 'gan_cifar10_cpu.py')
   config.model.conditional = True
   config.model.g_conditioning = 'cbn'
   config.model.d_conditioning = 'acgan'

@@ -35,11 +35,11 @@ run on the shared CIFAR-10 JPEGs trained at 0.82 steps/s (300 steps via
 experiments/report_figures.py). The report's 50 epochs are a GPU job.
 """
 
-from gan_jax import config as config_lib
+from gan_jax.config import files as config_files
 
 
 def get_config():
-  config = config_lib.from_sibling(__file__, 'gan_cifar10_resnet18d.py')
+  config = config_files.from_sibling(__file__, 'gan_cifar10_resnet18d.py')
   config.model.conditional = True
   config.model.g_conditioning = 'embed'
   config.model.d_conditioning = 'embed'

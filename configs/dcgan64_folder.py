@@ -41,7 +41,7 @@ job; on CPU use --config.model.width_scale=0.25 to try it.
 """
 
 from gan_jax import errors
-from gan_jax.config import get_config as base_config
+from gan_jax.config.base import get_config as base_config
 
 
 def get_config(preset: str = ''):

@@ -30,7 +30,7 @@ the 2-core AMD EPYC development VM with nothing else running (load 1.6),
 hours there: a GPU job.
 """
 
-from gan_jax.config import get_config as base_config
+from gan_jax.config.base import get_config as base_config
 
 
 def get_config():

@@ -12,8 +12,8 @@ Run:
 CPU time: as configs/dcgan_cifar10_dog.py (the same model and batch).
 """
 
-from gan_jax import config as config_lib
+from gan_jax.config import files as config_files
 
 
 def get_config():
-  return config_lib.from_sibling(__file__, 'dcgan_cifar10_dog.py', 'airplane')
+  return config_files.from_sibling(__file__, 'dcgan_cifar10_dog.py', 'airplane')

@@ -27,7 +27,7 @@ CPU time: 1.37 s/step wall, 2.39 CPU-s/step at batch 64 (compile 8 s) on the
 decodes its images once, then only indexes memory).
 """
 
-from gan_jax.config import get_config as base_config
+from gan_jax.config.base import get_config as base_config
 
 
 def get_config(class_name: str = 'dog'):

@@ -15,7 +15,7 @@ Data: TFDS `mnist`, prepared once on a machine with internet access
 """
 
 from gan_jax import errors
-from gan_jax.config import get_config as base_config
+from gan_jax.config.base import get_config as base_config
 
 # Small-data presets (--config=configs/dcgan_mnist.py:NAME): D-input
 # augmentation for a few hundred digits; experiments/RESULTS.md, "Small

@@ -16,7 +16,7 @@ uniform (`stacked_modes`; the literature puts DCGAN at about 99 modes and KL
 Data: MNIST IDX files in config.data.path (`data.split` picks train or t10k).
 """
 
-from gan_jax.config import get_config as base_config
+from gan_jax.config.base import get_config as base_config
 
 
 def get_config():

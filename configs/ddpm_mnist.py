@@ -20,7 +20,7 @@ configs/ddpm_mnist.py configs/cvae_cifar10.py configs/ddpm_cifar10.py` on a
 fold; re-measure on a quiet machine.
 """
 
-from gan_jax.config import get_config as base_config
+from gan_jax.config.base import get_config as base_config
 
 
 def get_config():

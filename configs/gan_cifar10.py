@@ -45,7 +45,7 @@ The same recipe at 1/16 width, batch 8 and n_disc 1 trains for 4 steps on
 mock CIFAR-10 and on the shared JPEGs without error (tests/test_recipes.py).
 """
 
-from gan_jax.config import get_config as base_config
+from gan_jax.config.base import get_config as base_config
 
 
 def get_config():

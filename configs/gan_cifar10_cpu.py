@@ -25,7 +25,7 @@ classifier, the rarest at 4.4%. Command, curves and grids:
 experiments/RESULTS.md (benchmarks/quality_per_time.py).
 """
 
-from gan_jax.config import get_config as base_config
+from gan_jax.config.base import get_config as base_config
 
 
 def get_config():

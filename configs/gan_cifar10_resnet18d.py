@@ -35,7 +35,7 @@ benchmarks.report_configs_step_time --steps=1 --configs=gan_cifar10_resnet18d.py
 The report's 50 epochs (39,063 steps) would take over a week there: a GPU job.
 """
 
-from gan_jax.config import get_config as base_config
+from gan_jax.config.base import get_config as base_config
 
 
 def get_config():

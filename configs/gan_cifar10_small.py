@@ -23,11 +23,11 @@ Run (any class folder; `data.path` is required):
       --config.data.path=/path/to/your/small/cifar10/folder
 """
 
-from gan_jax import config as config_lib
+from gan_jax.config import files as config_files
 
 
 def get_config():
-  config = config_lib.from_sibling(__file__, 'gan_cifar10_cpu.py')
+  config = config_files.from_sibling(__file__, 'gan_cifar10_cpu.py')
   config.augment.transforms = ('diffaugment',)
   config.augment.diffaugment.policy = 'color,translation,cutout'
   config.train.ema_start = 500

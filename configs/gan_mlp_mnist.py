@@ -12,7 +12,7 @@ Data: as configs/dcgan_mnist.py (TFDS `mnist`, or --config.data.source=idx
 --config.data.path=DIR_WITH_IDX_FILES).
 """
 
-from gan_jax.config import get_config as base_config
+from gan_jax.config.base import get_config as base_config
 
 
 def get_config():

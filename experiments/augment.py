@@ -116,8 +116,9 @@ def write_class_folder(images, labels, class_names, out: str) -> None:
 
 def train_generator(config_path, real_dir, workdir, steps, batch, seed, data_flags):
   """Trains a class-conditional generator on the class folder `real_dir`; returns seconds."""
-  from gan_jax import config as config_lib, train  # pylint: disable=g-import-not-at-top
-  config = config_lib.load_file(config_path)
+  from gan_jax.config import files as config_files
+  from gan_jax.training import image as image_trainer
+  config = config_files.load_file(config_path)
   config.seed = seed
   config.data.source, config.data.path = 'folder', real_dir
   config.data.image_size, config.data.channels = data_flags
@@ -128,14 +129,15 @@ def train_generator(config_path, real_dir, workdir, steps, batch, seed, data_fla
   config.train.sample_every = config.train.checkpoint_every = 0
   config.eval.every = 0
   start = time.perf_counter()
-  train.train_and_evaluate(config, workdir)
+  image_trainer.train_and_evaluate(config, workdir)
   return time.perf_counter() - start
 
 
 def generate_per_class(workdir: str, num: int, seed: int):
-  from gan_jax import dataset_export, train  # pylint: disable=g-import-not-at-top
-  _, setup, state = train.restore_setup(workdir)
-  images, labels = zip(*dataset_export.generate_batches(setup, state, num, seed=seed,
+  from gan_jax.generation import export  # pylint: disable=g-import-not-at-top
+  from gan_jax.training import setup as setup_lib
+  _, setup, state = setup_lib.restore_setup(workdir)
+  images, labels = zip(*export.generate_batches(setup, state, num, seed=seed,
                                                   batch_size=500, per_class=True))
   return np.concatenate(images), np.concatenate(labels)
 
@@ -299,7 +301,7 @@ def main(argv):
     raise app.UsageError(f'Unexpected arguments: {" ".join(argv[1:])}')
   if not FLAGS['verbosity'].present:
     logging.set_verbosity(logging.WARNING)
-  from gan_jax import config as config_lib  # pylint: disable=g-import-not-at-top
+  from gan_jax.config import base as config_base  # pylint: disable=g-import-not-at-top
   try:
     if not FLAGS.workdir or not FLAGS.data_path:
       raise errors.ConfigError('--workdir and --data_path are required.')
@@ -314,7 +316,7 @@ def main(argv):
     if len(steps) not in (1, len(generators)):
       raise errors.ConfigError('--gen_steps takes one value, or one per generator.')
     gen_steps = {n: steps[i if len(steps) > 1 else 0] for i, (n, _) in enumerate(generators)}
-    data = config_lib.get_config().data
+    data = config_base.get_config().data
     data.source, data.path, data.split = FLAGS.data_source, FLAGS.data_path, FLAGS.data_split
     data.image_size, data.channels, data.read_threads = FLAGS.image_size, FLAGS.channels, 0
     results = run_study(

@@ -42,7 +42,7 @@ import jax
 import numpy as np
 
 from gan_jax import cli
-from gan_jax import config as config_lib
+from gan_jax.config import base as config_base
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FAULTS = ('sigkill', 'corrupt', 'disk_full')
@@ -55,7 +55,7 @@ _SEED = flags.DEFINE_integer('seed', 0, 'Seeds the choice and timing of the faul
 
 def _command(workdir: str, steps: int) -> list[str]:
   return [sys.executable, '-m', 'gan_jax.main', f'--workdir={workdir}',
-          f'--config={config_lib.BASE_CONFIG_PATH}', f'--config.train.num_steps={steps}',
+          f'--config={config_base.BASE_CONFIG_PATH}', f'--config.train.num_steps={steps}',
           '--config.train.checkpoint_every=10', '--config.train.log_every=10',
           '--config.train.keep_checkpoints=3', '--config.train.sample_every=0']
 
@@ -146,8 +146,8 @@ def _disk_full(workdir: str, steps: int, scratch: str, log_path: str) -> dict:
 
 
 def _final_params(workdir: str):
-  from gan_jax import train  # pylint: disable=g-import-not-at-top
-  state = train.restore_setup(workdir)[2]
+  from gan_jax.training import setup as setup_lib  # pylint: disable=g-import-not-at-top
+  state = setup_lib.restore_setup(workdir)[2]
   return int(state.step), jax.tree.leaves(jax.device_get(state))
 
 

@@ -26,7 +26,9 @@ from absl import app, flags, logging
 from ml_collections import config_flags
 import numpy as np
 
-from gan_jax import cli, config as config_lib, errors
+from gan_jax import cli
+from gan_jax.config import base as config_base
+from gan_jax import errors
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string('workdir', None, 'Directory for both runs and the summary.')
@@ -34,7 +36,7 @@ flags.DEFINE_string('classifier', None, 'Domain classifier dir (python -m gan_ja
 flags.DEFINE_integer('num', 5000, 'Samples scored per variant (and real images for the floor).')
 flags.DEFINE_integer('num_reference', 5000, 'Reference images (a seeded subset of the data).')
 flags.mark_flags_as_required(['workdir', 'classifier'])
-config_flags.DEFINE_config_file('config', config_lib.BASE_CONFIG_PATH, 'Experiment config.',
+config_flags.DEFINE_config_file('config', config_base.BASE_CONFIG_PATH, 'Experiment config.',
                                 lock_config=True)
 
 METRICS = 'cls_dups,cls_cov,cls_fd,cls_acc'
@@ -48,10 +50,11 @@ def closest_pairs_png(workdir: str, classifier_dir: str, num: int, path: str, pa
   these are the same `num` images.
   """
   import jax  # pylint: disable=g-import-not-at-top
-  from gan_jax import sampling, train  # pylint: disable=g-import-not-at-top
+  from gan_jax.generation import sampling  # pylint: disable=g-import-not-at-top
+  from gan_jax.training import setup as setup_lib
   from gan_jax.metrics import classifier  # pylint: disable=g-import-not-at-top
   from gan_jax.viz import grids  # pylint: disable=g-import-not-at-top
-  config, setup, state = train.restore_setup(workdir)
+  config, setup, state = setup_lib.restore_setup(workdir)
   z, labels = sampling.latents(jax.random.PRNGKey(config.eval.seed), setup.gan, num)
   images = np.asarray(sampling.make_sampler(setup.gan)(state.sampling_variables(), z, labels))
   model = classifier.load(classifier_dir)
@@ -69,7 +72,8 @@ def main(argv):
     raise app.UsageError(f'Unexpected arguments: {" ".join(argv[1:])}')
   if not FLAGS['verbosity'].present:
     logging.set_verbosity(logging.WARNING)
-  from gan_jax import evaluate, train  # pylint: disable=g-import-not-at-top  (slow: JAX)
+  from gan_jax import evaluate  # pylint: disable=g-import-not-at-top  (slow: JAX)
+  from gan_jax.training import image as image_trainer
   base = FLAGS.config
   summary = {}
   try:
@@ -79,7 +83,7 @@ def main(argv):
       workdir = os.path.join(FLAGS.workdir, variant)
       print(f'== {variant}: training {config.model.name} (conditional={conditional}) in {workdir}',
             flush=True)
-      train.train_and_evaluate(config, workdir)
+      image_trainer.train_and_evaluate(config, workdir)
       record = evaluate.evaluate(workdir, METRICS, num=FLAGS.num,
                                  num_reference=FLAGS.num_reference, classifier=FLAGS.classifier)
       summary[variant] = record

@@ -57,8 +57,10 @@ def literal(text: str):
 
 
 def run_one(workdir: str, overrides: dict, seed: int) -> dict:
-  from gan_jax import config as config_lib, evaluate, trainers  # pylint: disable=g-import-not-at-top
-  config = config_lib.get_config()
+  from gan_jax.config import base as config_base  # pylint: disable=g-import-not-at-top
+  from gan_jax import evaluate
+  from gan_jax.training import trainers
+  config = config_base.get_config()
   config.update_from_flattened_dict({k: literal(v) for k, v in overrides.items()})
   config.seed = seed
   start = time.perf_counter()

@@ -143,7 +143,11 @@ def reproduce(config, workdir: str, name: str, epochs: Sequence[float] | None = 
               steps: Sequence[int] | None = None) -> list[str]:
   """Trains `config` in stages and writes the report's figures; returns their paths."""
   import jax  # pylint: disable=g-import-not-at-top  (slow: JAX)
-  from gan_jax import reporting, sampling, train  # pylint: disable=g-import-not-at-top
+  from gan_jax.training import reporting  # pylint: disable=g-import-not-at-top
+  from gan_jax.generation import sampling
+  from gan_jax.training import image as image_trainer
+  from gan_jax.training import loop
+  from gan_jax.training import setup as setup_lib
   from gan_jax.viz import grids  # pylint: disable=g-import-not-at-top
 
   if 'linear' in (config.optim.g.lr_schedule, config.optim.d.lr_schedule):
@@ -162,11 +166,11 @@ def reproduce(config, workdir: str, name: str, epochs: Sequence[float] | None = 
   written = []
   for num_steps, tag in sorted(stages):
     config.train.num_steps = num_steps
-    train.train_and_evaluate(config, workdir)
+    image_trainer.train_and_evaluate(config, workdir)
     grid = os.path.join(workdir, 'samples', f'step_{num_steps:07d}.png')
     written.append(shutil.copyfile(grid, os.path.join(figure_dir, f'samples_{tag}.png')))
 
-  info = train.load_data_info(workdir)
+  info = loop.load_data_info(workdir)
   written.append(plot_report_curves(
       reporting.read_metrics(workdir), figures.curves, per_epoch,
       os.path.join(figure_dir, 'loss_curves.png'), f'{name} on {info.description}'))
@@ -175,7 +179,7 @@ def reproduce(config, workdir: str, name: str, epochs: Sequence[float] | None = 
   real = np.stack([source[int(i)]['image'] for i in shown])
   written.append(grids.save_grid(real, os.path.join(figure_dir, 'real.png'),
                                  int(np.ceil(np.sqrt(len(real))))))
-  _, setup, state = train.restore_setup(workdir)
+  _, setup, state = setup_lib.restore_setup(workdir)
   if setup.gan.num_classes:
     per_class = config.sample.per_class
     z, labels, _ = sampling.grid_latents(config.seed, setup.gan, 1, per_class)

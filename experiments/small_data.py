@@ -183,8 +183,8 @@ def balanced_split(labels: np.ndarray, num_train: int, num_heldout: int,
 
 def full_data_config(s: Settings):
   """The --config file's data with the flags' source, path, size and channels: the reference."""
-  from gan_jax import config as config_lib  # pylint: disable=g-import-not-at-top
-  data = config_lib.load_file(s.config).data
+  from gan_jax.config import files as config_files  # pylint: disable=g-import-not-at-top
+  data = config_files.load_file(s.config).data
   data.source, data.path, data.split, data.classes = s.data_source, s.data_path, '', ()
   data.image_size, data.channels = s.image_size, s.channels
   return data
@@ -288,11 +288,11 @@ def set_dotted(config, key: str, value) -> None:
 
 def variant_config(s: Settings, variant: str, train_dir: str):
   """The --config file's config, trained on `train_dir` with the study's budget and the variant's overrides."""
-  from gan_jax import config as config_lib  # pylint: disable=g-import-not-at-top
+  from gan_jax.config import files as config_files  # pylint: disable=g-import-not-at-top
   if variant not in VARIANTS:
     raise errors.ConfigError(f'Unknown variant {variant!r}: --variants takes some of '
                              f'{", ".join(VARIANTS)}.')
-  config = config_lib.load_file(s.config)
+  config = config_files.load_file(s.config)
   config.seed = s.seed
   d = config.data
   d.source, d.path, d.split, d.classes = 'folder', train_dir, '', ()
@@ -318,13 +318,13 @@ def last_checkpoint(workdir: str) -> int | None:
 
 def train_variant(config, workdir: str, log=print) -> dict:
   """Trains (or resumes) one variant; skips a finished one. Returns wall seconds and load."""
-  from gan_jax import train  # pylint: disable=g-import-not-at-top
+  from gan_jax.training import image as image_trainer  # pylint: disable=g-import-not-at-top
   record_path = os.path.join(workdir, TRAIN_RECORD)
   steps = config.train.num_steps
   done = last_checkpoint(workdir)
   if done is not None and done >= steps:
-    from gan_jax import config as config_lib  # pylint: disable=g-import-not-at-top
-    conflicts = config_lib.resume_conflicts(config_lib.load_from_workdir(workdir), config)
+    from gan_jax.config import saved as saved_config
+    conflicts = saved_config.resume_conflicts(saved_config.load_from_workdir(workdir), config)
     if conflicts:
       raise errors.ConfigError(
           f'{workdir} holds a finished run of another config ('
@@ -337,7 +337,7 @@ def train_variant(config, workdir: str, log=print) -> dict:
     return {**record, 'skipped': True}
   load_before = os.getloadavg()
   start = time.perf_counter()
-  train.train_and_evaluate(config, workdir)
+  image_trainer.train_and_evaluate(config, workdir)
   record = {'wall_s': time.perf_counter() - start, 'load_before': list(load_before),
             'load_after': list(os.getloadavg()), 'resumed_from': done or 0}
   with open(record_path, 'w') as f:
@@ -369,7 +369,8 @@ def d_memorisation(setup, state, train_images: np.ndarray, heldout_images: np.nd
   the logit (0.5: D treats them alike; 1: it knows its training images).
   """
   import jax  # pylint: disable=g-import-not-at-top
-  from gan_jax import models, steps  # pylint: disable=g-import-not-at-top
+  from gan_jax import models  # pylint: disable=g-import-not-at-top
+  from gan_jax.core import steps
   gan = setup.gan
   variables = state.d.variables
 
@@ -434,22 +435,25 @@ def score_variant(s: Settings, workdir: str, data_config, split: dict, fid_refer
 
   FID and D's memorisation are computed only without `step` (the last checkpoint).
   """
-  from gan_jax import config as config_lib, parallel, train  # pylint: disable=g-import-not-at-top
-  from gan_jax.metrics.evaluation import Evaluation  # pylint: disable=g-import-not-at-top
+  from gan_jax.config import saved as saved_config
+  from gan_jax.parallel import devices
+  from gan_jax.training import setup as setup_lib
+  from gan_jax.evaluation import evaluators  # pylint: disable=g-import-not-at-top
+  from gan_jax.evaluation.context import Evaluation  # pylint: disable=g-import-not-at-top
   last = step is None
   fid_reference = fid_reference if last else None
-  _, setup, state = train.restore_setup(workdir, step)
+  _, setup, state = setup_lib.restore_setup(workdir, step)
   step = int(state.step)
   out = {'step': step, 'metrics': {}, 'protocols': {}}
-  config = config_lib.load_from_workdir(workdir)
+  config = saved_config.load_from_workdir(workdir)
   names = list(s.metrics) + (['cls_acc'] if s.metrics and config.model.conditional else [])
   if names or fid_reference:
     config.data.update(data_config.to_dict())   # the reference: the full data, not the N images
     config.eval.num, config.eval.num_reference = s.eval_num, s.num_reference
     config.eval.seed = SAMPLE_SEED
-    evaluation = Evaluation(config, None, parallel.make_mesh(), log=log)
+    evaluation = Evaluation(config, None, devices.make_mesh(), log=log)
     samples = evaluation.generator_samples(setup.gan, state, step)
-    for name, metric in evaluation.run(samples, names).items():
+    for name, metric in evaluators.run(evaluation, samples, names).items():
       out['metrics'][name] = metric.value
       out['protocols'][name] = metric.protocol
       if name == 'cls_classes':
@@ -468,7 +472,7 @@ def score_variant(s: Settings, workdir: str, data_config, split: dict, fid_refer
 
 def ada_curves(workdir: str, variants) -> dict[str, list[dict]]:
   """{variant: its metrics.jsonl records with ada_p} for the variants that log it."""
-  from gan_jax import reporting  # pylint: disable=g-import-not-at-top
+  from gan_jax.training import reporting  # pylint: disable=g-import-not-at-top
   curves = {}
   for variant in variants:
     records = [r for r in reporting.read_metrics(os.path.join(workdir, variant)) if 'ada_p' in r]

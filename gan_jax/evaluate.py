@@ -29,12 +29,13 @@ def evaluate(workdir: str, metrics=None, *, num=None, num_reference=None, step=N
              best=False, real=False, classifier=None, inception_weights=None,
              reference_split=None, modes_num=None, seed=None, log=print) -> dict:
   """Runs the evaluators; returns the JSON record it writes."""
-  from gan_jax import config as config_lib  # pylint: disable=g-import-not-at-top  (slow: JAX)
-  from gan_jax import parallel, train  # pylint: disable=g-import-not-at-top
-  from gan_jax.metrics import report  # pylint: disable=g-import-not-at-top
-  from gan_jax.metrics.evaluation import Evaluation  # pylint: disable=g-import-not-at-top
+  from gan_jax.config import saved as saved_config  # pylint: disable=g-import-not-at-top  (slow: JAX)
+  from gan_jax.parallel import devices  # pylint: disable=g-import-not-at-top
+  from gan_jax.training import setup as setup_lib
+  from gan_jax.evaluation import evaluators, report  # pylint: disable=g-import-not-at-top
+  from gan_jax.evaluation.context import Evaluation  # pylint: disable=g-import-not-at-top
 
-  config = config_lib.load_from_workdir(workdir)
+  config = saved_config.load_from_workdir(workdir)
   ec = config.eval
   for key, value in (('num', num), ('num_reference', num_reference),
                      ('classifier', classifier),
@@ -44,7 +45,7 @@ def evaluate(workdir: str, metrics=None, *, num=None, num_reference=None, step=N
       ec[key] = value
   names = report.metric_names(metrics or ec.metrics or DEFAULT_METRICS)
   start = time.perf_counter()
-  evaluation = Evaluation(config, None, parallel.make_mesh(), inception_weights or '', log=log)
+  evaluation = Evaluation(config, None, devices.make_mesh(), inception_weights or '', log=log)
   # Real images must lie outside the reference; G's samples are split the same
   # way only when the reference asked for is larger than the data, so that
   # their numbers compare with --real's (a run's own counts are kept otherwise,
@@ -64,11 +65,11 @@ def evaluate(workdir: str, metrics=None, *, num=None, num_reference=None, step=N
     if best and not os.path.isdir(os.path.join(workdir, subdir)):
       raise errors.ConfigError(f'{os.path.join(workdir, subdir)} does not exist: the run '
                                'kept no best checkpoint (config.eval.best_metric).')
-    _, setup, state = train.restore_setup(workdir, step, checkpoint_subdir=subdir)
+    _, setup, state = setup_lib.restore_setup(workdir, step, checkpoint_subdir=subdir)
     step_value = int(state.step)
     samples = evaluation.generator_samples(setup.gan, state, step_value)
     name = f'step_{step_value}{"_best" if best else ""}.json'
-  results = evaluation.run(samples, names)
+  results = evaluators.run(evaluation, samples, names)
   seconds = time.perf_counter() - start
   record = report.full_record(step_value, samples.description, results, ec, seconds)
   path = report.write_json(workdir, name, record)

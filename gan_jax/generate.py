@@ -28,8 +28,7 @@ from absl import logging
 import numpy as np
 
 from gan_jax import cli, errors
-from gan_jax.dataset_export import (MANIFEST_FILE, class_folder_names,  # pylint: disable=unused-import
-                                    generate_batches, write_folder)
+from gan_jax.generation import export
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string('workdir', None, 'Workdir of a training run.')
@@ -53,12 +52,12 @@ def generate(workdir: str, num: int, seed: int = 0, label: int | None = None,
   """Returns (images uint8 [num, H, W, C], labels int32 [num] or None, checkpoint step)."""
   if num < 1:
     raise errors.ConfigError(f'--num must be at least 1, got {num}.')
-  from gan_jax import train  # pylint: disable=g-import-not-at-top  (slow: JAX)
-  _, setup, state = train.restore_setup(workdir, step)
+  from gan_jax.training import setup as setup_lib  # pylint: disable=g-import-not-at-top  (slow: JAX)
+  _, setup, state = setup_lib.restore_setup(workdir, step)
   if len(setup.gan.image_shape) == 1:
     raise errors.ConfigError(f'{workdir} is a 2D-lab run: its samples are points; use '
                              'generate_points (the command line does).')
-  images, labels = zip(*generate_batches(setup, state, num, seed, label, batch_size))
+  images, labels = zip(*export.generate_batches(setup, state, num, seed, label, batch_size))
   labels = np.concatenate(labels) if setup.gan.num_classes else None
   return np.concatenate(images), labels, int(state.step)
 
@@ -73,12 +72,12 @@ def generate_points(workdir: str, num: int, seed: int = 0, batch_size: int = 256
                     step: int | None = None):
   """Returns (points float32 [num, 2], checkpoint step) of a 2D-lab run's generator."""
   import jax  # pylint: disable=g-import-not-at-top  (slow: JAX)
-  from gan_jax import train  # pylint: disable=g-import-not-at-top
+  from gan_jax.training import setup as setup_lib  # pylint: disable=g-import-not-at-top
   from gan_jax.toy2d import lab  # pylint: disable=g-import-not-at-top
 
   if num < 1:
     raise errors.ConfigError(f'--num must be at least 1, got {num}.')
-  config, setup, state = train.restore_setup(workdir, step)
+  config, setup, state = setup_lib.restore_setup(workdir, step)
   sample = jax.jit(functools.partial(lab.generate_points, setup.gan, config.toy2d.latent),
                    static_argnums=2)
   key = jax.random.PRNGKey(seed)
@@ -90,8 +89,8 @@ def generate_points(workdir: str, num: int, seed: int = 0, batch_size: int = 256
 
 
 def _is_2d_run(workdir: str) -> bool:
-  from gan_jax import config as config_lib  # pylint: disable=g-import-not-at-top
-  return config_lib.load_from_workdir(workdir).trainer == 'toy2d'
+  from gan_jax.config import saved as saved_config  # pylint: disable=g-import-not-at-top
+  return saved_config.load_from_workdir(workdir).trainer == 'toy2d'
 
 
 def _write_points(result) -> None:
@@ -100,6 +99,17 @@ def _write_points(result) -> None:
   os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
   np.savez_compressed(out, points=points)
   print(f'Wrote {len(points)} points from step {step} to {out}')
+
+
+def write_folder(workdir: str, out_dir: str, num: int, seed: int = 0,
+                 label: int | None = None, batch_size: int = 256,
+                 step: int | None = None, per_class: bool = False) -> dict:
+  """Writes the run's samples as PNG class folders plus manifest.json (generation.export); returns the manifest."""
+  from gan_jax.training import loop, setup as setup_lib  # pylint: disable=g-import-not-at-top  (slow: JAX)
+  config, setup, state = setup_lib.restore_setup(workdir, step)
+  return export.write_folder(
+      out_dir, setup, state, loop.load_data_info(workdir), num, seed, label, batch_size,
+      per_class, provenance={'workdir': os.path.abspath(workdir), 'config': config.to_dict()})
 
 
 def main(argv):
@@ -118,7 +128,7 @@ def main(argv):
       print(f'Wrote {manifest["num_images"]} PNG images from step '
             f'{manifest["checkpoint_step"]} to {FLAGS.out} '
             f'({len(manifest["counts"])} folder(s)); manifest in '
-            f'{os.path.join(FLAGS.out, MANIFEST_FILE)}')
+            f'{os.path.join(FLAGS.out, export.MANIFEST_FILE)}')
       return
     if FLAGS.per_class:
       raise errors.ConfigError('--per_class writes an image folder: give an --out ending '

@@ -1,6 +1,6 @@
 """Command line for training: `python -m gan_jax.main --config=configs/NAME.py --workdir=DIR`.
 
-`config.trainer` picks the training loop (gan_jax.trainers.TRAINERS).
+`config.trainer` picks the training loop (gan_jax.training.trainers.TRAINERS).
 
 Without --config, the embedded quickstart (gan_jax/quickstart.py: a small DCGAN
 on scikit-learn's bundled digits) runs. `--config.KEY=VALUE` overrides any key;
@@ -22,7 +22,7 @@ from absl import logging
 from ml_collections import config_flags
 
 from gan_jax import cli
-from gan_jax import quickstart
+from gan_jax.config import quickstart
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string('workdir', None, 'Directory for checkpoints, samples and logs.')
@@ -79,7 +79,7 @@ def main(argv):
     raise app.UsageError(f'Unexpected arguments: {" ".join(argv[1:])}')
   if not FLAGS['verbosity'].present:  # library INFO logs (orbax) drown the progress
     logging.set_verbosity(logging.WARNING)
-  from gan_jax import trainers  # pylint: disable=g-import-not-at-top  (slow: JAX)
+  from gan_jax.training import trainers  # pylint: disable=g-import-not-at-top  (slow: JAX)
   try:
     config = FLAGS.config
     config.get('seed')  # a file that failed to load raises on first use

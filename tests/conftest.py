@@ -14,7 +14,7 @@ import jax
 import numpy as np
 import pytest
 
-from gan_jax import config as config_lib
+from gan_jax.config import base as config_base
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -60,7 +60,7 @@ def run_on_simulated_devices(script: str, num_devices: int = 4) -> subprocess.Co
 
 def make_config(**overrides):
   """The base config with dotted-key overrides, e.g. make_config(**{'train.num_steps': 2})."""
-  config = config_lib.get_config()
+  config = config_base.get_config()
   for dotted, value in overrides.items():
     node = config
     *parents, leaf = dotted.split('.')
@@ -162,7 +162,7 @@ def analysis_runs(tmp_path_factory):
    'classifier': classifier dir, 'data': IDX dir with 'train' and 't10k' splits}.
   12 training steps each: the analyses must run, not look good.
   """
-  from gan_jax import train  # pylint: disable=g-import-not-at-top
+  from gan_jax.training import image as image_trainer  # pylint: disable=g-import-not-at-top
   from gan_jax.metrics import classifier  # pylint: disable=g-import-not-at-top
   root = tmp_path_factory.mktemp('analysis_runs')
   rng = np.random.default_rng(0)
@@ -180,7 +180,7 @@ def analysis_runs(tmp_path_factory):
   for name, extra in (('gan', {'train.ema_decay': 0.9}),
                       ('cgan', {'model.conditional': True})):
     runs[name] = str(root / name)
-    train.train_and_evaluate(tiny_config(**base, **extra), runs[name])
+    image_trainer.train_and_evaluate(tiny_config(**base, **extra), runs[name])
   runs['classifier'] = str(root / 'classifier')
   classifier.train_and_save(tiny_config(**base).data, runs['classifier'], steps=20,
                             batch_size=32, lr=3e-3, log=lambda *_: None)

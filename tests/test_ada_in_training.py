@@ -7,7 +7,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gan_jax import augment, errors, train
+from gan_jax.core import augment
+from gan_jax import errors
+from gan_jax.training import setup as setup_lib
 from gan_jax.data.source import DatasetInfo
 from tests.conftest import make_config, run_on_simulated_devices
 
@@ -29,7 +31,7 @@ def _batch(seed=0, n_disc=1):
 
 def _run(steps=2, **overrides):
   config = make_config(**{**TINY, **overrides})
-  setup = train.build_setup(config, INFO)
+  setup = setup_lib.build_setup(config, INFO)
   step = jax.jit(setup.train_step(config.train))
   state, history = setup.init_state(), []
   for i in range(steps):
@@ -111,7 +113,7 @@ def test_lecam_anchors_follow_d_in_the_state_and_cr_terms_are_logged():
 
 def test_a_state_without_aux_is_refused_by_a_step_that_needs_it():
   config = make_config(**{**TINY, 'augment.transforms': ('ada',)})
-  setup = train.build_setup(config, INFO)
+  setup = setup_lib.build_setup(config, INFO)
   state = setup.init_state().replace(aux={})
   with pytest.raises(ValueError, match="no 'augment'"):
     setup.train_step(config.train)(state, _batch())
@@ -119,7 +121,8 @@ def test_a_state_without_aux_is_refused_by_a_step_that_needs_it():
 
 ON_DEVICES = textwrap.dedent('''
     import jax, numpy as np
-    from gan_jax import parallel, train
+    from gan_jax.parallel import devices as devices_lib
+    from gan_jax.training import setup as setup_lib
     from gan_jax.data.source import DatasetInfo
     from tests.conftest import make_config
 
@@ -127,20 +130,20 @@ ON_DEVICES = textwrap.dedent('''
                             'data.image_size': 16, 'data.channels': 3, 'train.batch_size': 8,
                             'augment.transforms': ('ada',), 'augment.ada.interval': 1,
                             'augment.ada.kimg': 0.05})
-    setup = train.build_setup(config, DatasetInfo((16, 16, 3), 10, tuple('0123456789'), 64, 't'))
+    setup = setup_lib.build_setup(config, DatasetInfo((16, 16, 3), 10, tuple('0123456789'), 64, 't'))
     rng = np.random.default_rng(0)
     batches = [{'image': rng.integers(0, 256, (1, 8, 16, 16, 3), dtype=np.uint8),
                 'label': rng.integers(0, 10, (1, 8)).astype(np.int32)} for _ in range(3)]
 
     def run(devices):
-      mesh = parallel.make_mesh(devices)
-      rep = parallel.replicated(mesh)
+      mesh = devices_lib.make_mesh(devices)
+      rep = devices_lib.replicated(mesh)
       step = jax.jit(setup.train_step(config.train, mesh),
-                     in_shardings=(rep, parallel.batch_sharded(mesh, 1)),
+                     in_shardings=(rep, devices_lib.batch_sharded(mesh, 1)),
                      out_shardings=(rep, rep))
       state, rts = jax.jit(setup.init_state, out_shardings=rep)(), []
       for b in batches:
-        state, metrics = step(state, parallel.global_batch(b, mesh))
+        state, metrics = step(state, devices_lib.global_batch(b, mesh))
         rts.append(float(metrics['ada_rt']))
       return float(state.aux['augment']['ada']['p']), rts
 
@@ -171,7 +174,7 @@ def test_ada_and_every_regulariser_trace_with_each_loss_model_and_conditioning(
                           'train.batch_size': 4, 'augment.transforms': ('ada',),
                           'reg.lecam.weight': 0.3, 'reg.bcr.weight': 10.0,
                           'reg.zcr.weight': 5.0})
-  setup = train.build_setup(config, DatasetInfo((32, 32, 3), 10, tuple('0123456789'), 100, 't'))
+  setup = setup_lib.build_setup(config, DatasetInfo((32, 32, 3), 10, tuple('0123456789'), 100, 't'))
   state = jax.eval_shape(setup.init_state)
   batch = {'image': jax.ShapeDtypeStruct((1, 4, 32, 32, 3), jnp.uint8),
            'label': jax.ShapeDtypeStruct((1, 4), jnp.int32)}

@@ -6,7 +6,10 @@ import numpy as np
 import pytest
 from jax.test_util import check_grads
 
-from gan_jax import augment, errors, train
+from gan_jax.core import augment
+from gan_jax import errors
+from gan_jax.training import image as image_trainer
+from gan_jax.training import setup as setup_lib
 from gan_jax.data.source import DatasetInfo
 from tests.conftest import make_config
 
@@ -43,7 +46,7 @@ def test_the_step_applies_the_same_diffaugment_to_the_real_and_fake_batch():
   config = make_config(**{'model.name': 'mlp', 'model.width_scale': 0.125,
                           'data.image_size': 16, 'train.batch_size': 4,
                           'augment.transforms': ('diffaugment',)})
-  setup = train.build_setup(config, INFO)
+  setup = setup_lib.build_setup(config, INFO)
   calls = []
 
   def spy(images, shared_key, own_key, step, state=None):
@@ -52,7 +55,7 @@ def test_the_step_applies_the_same_diffaugment_to_the_real_and_fake_batch():
                        images, out, shared_key, ordered=True)
     return out
 
-  step = jax.jit(train.steps.make_train_step(setup.gan, setup.loss, setup.g_tx, setup.d_tx,
+  step = jax.jit(image_trainer.steps.make_train_step(setup.gan, setup.loss, setup.g_tx, setup.d_tx,
                                              config.train, d_input=spy))
   rng = np.random.default_rng(0)
   batch = {'image': rng.integers(0, 256, (1, 4, 16, 16, 3), dtype=np.uint8),

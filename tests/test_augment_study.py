@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from experiments import augment
-from gan_jax import config as config_lib
+from gan_jax.config import base as config_base
 from tests.conftest import REPO_ROOT, SHARED_MNIST
 
 
@@ -34,7 +34,7 @@ def test_split_keeps_the_test_set_fixed_and_disjoint():
 
 @pytest.mark.skipif(not os.path.isdir(SHARED_MNIST), reason='needs ../shared/data/mnist')
 def test_tiny_study_end_to_end(tmp_path):
-  data = config_lib.get_config().data
+  data = config_base.get_config().data
   data.source, data.path, data.channels, data.read_threads = 'idx', SHARED_MNIST, 1, 0
   workdir = str(tmp_path / 'study')
   results = augment.run_study(

@@ -7,7 +7,9 @@ import sys
 
 import pytest
 
-from gan_jax import config as config_lib
+from gan_jax.config import base as config_base
+from gan_jax.config import files as config_files
+from gan_jax.config import saved as saved_config
 from gan_jax import errors
 from tests.conftest import REPO_ROOT, load_config_file, make_config
 
@@ -25,7 +27,7 @@ def _main(*args):
 def test_every_config_file_has_the_documented_keys(path):
   module = load_config_file(path)
   config = module.get_config()
-  config_lib.validate(config)
+  config_base.validate(config)
   for key in REQUIRED_KEYS:
     node = config
     for part in key.split('.'):
@@ -35,16 +37,16 @@ def test_every_config_file_has_the_documented_keys(path):
 
 def test_json_round_trip_keeps_types():
   config = make_config(**{'data.classes': ('dog', 3), 'train.num_steps': 7})
-  back = config_lib.from_json(config_lib.to_json(config))
+  back = saved_config.from_json(saved_config.to_json(config))
   assert back.data.classes == ('dog', 3)
   assert back.train.num_steps == 7 and back == config
 
 
 def test_validate_names_the_key():
   with pytest.raises(errors.ConfigError, match=r'config.train.n_disc=0 must be at least 1'):
-    config_lib.validate(make_config(**{'train.n_disc': 0}))
+    config_base.validate(make_config(**{'train.n_disc': 0}))
   with pytest.raises(errors.ConfigError, match='ema_decay'):
-    config_lib.validate(make_config(**{'train.ema_decay': 1.0}))
+    config_base.validate(make_config(**{'train.ema_decay': 1.0}))
 
 
 def test_command_line_overrides_and_errors(tmp_path):
@@ -65,7 +67,7 @@ def test_command_line_overrides_and_errors(tmp_path):
              '--config.data.source=digits', '--config.train.num_steps=2',
              '--config.train.batch_size=16', '--config.train.log_every=1')
   assert ok.returncode == 0, ok.stderr[-2000:]
-  saved = config_lib.load_from_workdir(str(workdir))
+  saved = saved_config.load_from_workdir(str(workdir))
   assert saved.model.name == 'mlp' and saved.train.num_steps == 2
   assert saved.train.batch_size == 16 and saved.data.source == 'digits'
   assert 'step 2/2' in ok.stdout
@@ -73,18 +75,18 @@ def test_command_line_overrides_and_errors(tmp_path):
 
 def test_the_quickstart_is_the_base_config_with_its_recipe():
   """main's default config is gan_jax/quickstart.py, which changes only the tuned keys of the base."""
-  from gan_jax import quickstart  # pylint: disable=g-import-not-at-top
+  from gan_jax.config import quickstart  # pylint: disable=g-import-not-at-top
   # In a fresh process: importing gan_jax.main here would define its flags beside other commands'.
   default = subprocess.run(
       [sys.executable, '-c', 'from ml_collections import config_flags; from gan_jax import main; '
        "print(config_flags.get_config_filename(main.FLAGS['config']))"],
       cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
   assert default.stdout.strip() == quickstart.QUICKSTART_CONFIG_PATH, default.stderr[-2000:]
-  base = _flatten(config_lib.get_config().to_dict())
+  base = _flatten(config_base.get_config().to_dict())
   tuned = _flatten(quickstart.get_config().to_dict())
   assert {k for k in base if base[k] != tuned[k]} == {'model.width_scale', 'optim.g.lr',
                                                       'train.num_steps'}
-  config_lib.validate(quickstart.get_config())
+  config_base.validate(quickstart.get_config())
 
 
 def _flatten(tree, prefix=''):
@@ -99,12 +101,12 @@ def _flatten(tree, prefix=''):
 
 def test_load_file_takes_a_preset_as_the_command_line_does():
   path = os.path.join(REPO_ROOT, 'configs', 'dcgan_mnist.py')
-  assert config_lib.load_file(path).augment.transforms == ()
-  assert config_lib.load_file(f'{path}:ada').augment.transforms == ('ada',)
-  assert config_lib.load_file(f'{path}:diffaugment').augment.transforms == ('diffaugment',)
-  folder = config_lib.load_file(os.path.join(REPO_ROOT, 'configs', 'dcgan64_folder.py:ada'))
+  assert config_files.load_file(path).augment.transforms == ()
+  assert config_files.load_file(f'{path}:ada').augment.transforms == ('ada',)
+  assert config_files.load_file(f'{path}:diffaugment').augment.transforms == ('diffaugment',)
+  folder = config_files.load_file(os.path.join(REPO_ROOT, 'configs', 'dcgan64_folder.py:ada'))
   assert folder.augment.transforms == ('ada',) and folder.augment.ada.target == 0.6
   with pytest.raises(errors.ConfigError, match='Unknown preset'):
-    config_lib.load_file(f'{path}:adaa')
+    config_files.load_file(f'{path}:adaa')
   with pytest.raises(errors.ConfigError, match='does not exist'):
-    config_lib.load_file(os.path.join(REPO_ROOT, 'configs', 'no_such.py:ada'))
+    config_files.load_file(os.path.join(REPO_ROOT, 'configs', 'no_such.py:ada'))

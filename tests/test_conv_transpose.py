@@ -13,7 +13,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gan_jax import checkpoint, models
+from gan_jax.training import checkpoint
+from gan_jax import models
 from gan_jax.models import layers
 from tests.conftest import make_config
 

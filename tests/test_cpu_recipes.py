@@ -9,7 +9,8 @@ import os
 import numpy as np
 import pytest
 
-from gan_jax import generate, train
+from gan_jax import generate
+from gan_jax.training import image as image_trainer
 from tests.conftest import REPO_ROOT, load_config_file, tiny_config
 
 
@@ -31,7 +32,7 @@ def test_cpu_recipe_trains_and_generates(tmp_path, rgb32_folder, name):
   conditional = name.startswith('cgan')
   assert config.model.conditional == conditional
   workdir = str(tmp_path / 'run')
-  state = train.train_and_evaluate(config, workdir)
+  state = image_trainer.train_and_evaluate(config, workdir)
   assert int(state.step) == 4 and state.ema
   images, labels, step = generate.generate(workdir, num=3, label=1 if conditional else None)
   assert step == 4 and images.shape == (3, 32, 32, 3) and images.dtype == np.uint8

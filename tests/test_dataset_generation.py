@@ -8,7 +8,12 @@ import sys
 import numpy as np
 import pytest
 
-from gan_jax import data as data_lib, errors, generate, train
+from gan_jax import data as data_lib
+from gan_jax import errors
+from gan_jax import generate
+from gan_jax.generation import export
+from gan_jax.training import image as image_trainer
+from gan_jax.training import setup as setup_lib
 from gan_jax.data import folder
 from tests.conftest import REPO_ROOT, make_config, tiny_config
 
@@ -21,7 +26,7 @@ def conditional_run(tmp_path_factory):
   images = np.random.default_rng(0).integers(0, 255, (40, 28, 28)).astype(np.uint8)
   write_idx(str(root / 'idx'), 'train', images, labels)
   workdir = str(root / 'run')
-  train.train_and_evaluate(
+  image_trainer.train_and_evaluate(
       tiny_config(**{'data.source': 'idx', 'data.path': str(root / 'idx'),
                      'model.conditional': True, 'train.num_steps': 2}), workdir)
   return workdir
@@ -41,8 +46,8 @@ def test_per_class_folder_round_trips_through_the_folder_source(tmp_path, condit
   assert list(source.info.class_names) == manifest['folders']
   np.testing.assert_array_equal(np.bincount(source.labels), [3] * 10)
   # Pixel-exact (PNG is lossless), with each image under its own class.
-  _, setup, state = train.restore_setup(conditional_run)
-  drawn = list(generate.generate_batches(setup, state, 3, seed=5, batch_size=4,
+  _, setup, state = setup_lib.restore_setup(conditional_run)
+  drawn = list(export.generate_batches(setup, state, 3, seed=5, batch_size=4,
                                          per_class=True))
   expected_images = np.concatenate([b[0] for b in drawn])
   expected_labels = np.concatenate([b[1] for b in drawn])
@@ -61,10 +66,10 @@ def test_per_class_folder_round_trips_through_the_folder_source(tmp_path, condit
 
 
 def test_folder_names_keep_label_order():
-  assert generate.class_folder_names(('a', 'b'), 2) == ['a', 'b']
+  assert export.class_folder_names(('a', 'b'), 2) == ['a', 'b']
   # Sorted by name, 'zebra' would come first and take label 0.
-  assert generate.class_folder_names(('zebra', 'ant'), 2) == ['0_zebra', '1_ant']
-  assert generate.class_folder_names((), 12)[:2] == ['00', '01']
+  assert export.class_folder_names(('zebra', 'ant'), 2) == ['0_zebra', '1_ant']
+  assert export.class_folder_names((), 12)[:2] == ['00', '01']
 
 
 def test_generate_command_line_writes_a_folder(tmp_path, conditional_run):

@@ -5,7 +5,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gan_jax import diffusion, errors, families, models, sampling, state as state_lib
+from gan_jax.families import diffusion
+from gan_jax import errors
+from gan_jax import families
+from gan_jax import models
+from gan_jax.generation import sampling
+from gan_jax.core import state as state_lib
 from tests.conftest import make_config
 
 

@@ -31,7 +31,7 @@ import ml_collections
 from ml_collections import config_flags
 import pytest
 
-from gan_jax import config as config_lib
+from gan_jax.config import base as config_base
 from tests.conftest import REPO_ROOT
 
 CHECKED_PACKAGES = ('gan_jax', 'experiments', 'benchmarks')
@@ -169,7 +169,7 @@ def module_flags(module: str) -> ModuleFlags:
 def load_config(spec: str) -> ml_collections.ConfigDict:
   """The config of `--config=spec` as gan_jax loads it (ml_collections' FILE[:preset] parser); '' = the base."""
   if not spec:
-    return config_lib.get_config()
+    return config_base.get_config()
   path, _, preset = spec.partition(':')
   if not os.path.isabs(path):
     path = os.path.join(REPO_ROOT, path)

@@ -9,8 +9,16 @@ import sys
 import numpy as np
 import pytest
 
-from gan_jax import config as config_lib, data as data_lib, errors, reporting, train
-from gan_jax.metrics import classifier, report
+from gan_jax.config import base as config_base
+from gan_jax.config import saved as saved_config
+from gan_jax import data as data_lib
+from gan_jax import errors
+from gan_jax.training import reporting
+from gan_jax.training import image as image_trainer
+from gan_jax.training import setup as setup_lib
+from gan_jax.metrics import classifier
+from gan_jax.evaluation import evaluators
+from gan_jax.evaluation import report
 from tests.conftest import REPO_ROOT, tiny_config, write_idx
 
 NUM = 120
@@ -83,7 +91,7 @@ def _train_with_eval(workdir, squares, classifier_dir, **overrides):
       'eval.best_metric': 'cls_fd', 'eval.classifier': classifier_dir, 'eval.num': 64,
       'eval.num_reference': 60, 'eval.dup_num': 50, 'eval.batch_size': 32,
       'eval.cache_dir': os.path.join(workdir, 'cache'), **overrides})
-  train.train_and_evaluate(config, workdir)
+  image_trainer.train_and_evaluate(config, workdir)
 
 
 def test_periodic_evaluation_logs_results_and_keeps_the_best_checkpoint(
@@ -123,7 +131,7 @@ def test_evaluate_command_line_conditional_and_real_floor(tmp_path, squares, tra
                                                          monkeypatch):
   from gan_jax import evaluate  # pylint: disable=g-import-not-at-top
   workdir = str(tmp_path / 'cond')
-  train.train_and_evaluate(tiny_config(**{
+  image_trainer.train_and_evaluate(tiny_config(**{
       'data.source': 'idx', 'data.path': squares, 'model.conditional': True,
       'train.num_steps': 2, 'eval.num_reference': 60}), workdir)
   monkeypatch.setenv('GAN_JAX_CACHE_DIR', str(tmp_path / 'cache'))
@@ -161,7 +169,7 @@ def test_evaluate_defaults_on_a_small_dataset(tmp_path, squares, monkeypatch):
   """No classifier and counts larger than the data: one is trained and cached, the data is halved."""
   from gan_jax import evaluate  # pylint: disable=g-import-not-at-top
   workdir = str(tmp_path / 'run')
-  train.train_and_evaluate(tiny_config(**{
+  image_trainer.train_and_evaluate(tiny_config(**{
       'data.source': 'idx', 'data.path': squares, 'train.num_steps': 2}), workdir)
   monkeypatch.setenv('GAN_JAX_CACHE_DIR', str(tmp_path / 'cache'))
   lines = []
@@ -186,13 +194,13 @@ def test_evaluate_defaults_on_a_small_dataset(tmp_path, squares, monkeypatch):
 
 
 def test_stacked_modes_and_probe(tmp_path, squares, trained_classifier):
-  from gan_jax.metrics.evaluation import Evaluation  # pylint: disable=g-import-not-at-top
+  from gan_jax.evaluation.context import Evaluation  # pylint: disable=g-import-not-at-top
   config = tiny_config(**{'data.source': 'stacked_mnist', 'data.path': squares,
                           'eval.classifier': trained_classifier[0], 'eval.num_reference': 40,
                           'eval.modes_num': 80, 'eval.cache_dir': str(tmp_path)})
   evaluation = Evaluation(config, log=lambda *_: None)
   samples = evaluation.real_samples()
-  results = evaluation.run(samples, ['stacked_modes'])
+  results = evaluators.run(evaluation, samples, ['stacked_modes'])
   _, true_modes = samples.take(80)
   # The classifier reads every bar right, so the modes found are the true ones.
   assert results['stacked_modes'].value == len(set(true_modes.tolist()))
@@ -200,16 +208,16 @@ def test_stacked_modes_and_probe(tmp_path, squares, trained_classifier):
   expected_kl = np.sum(counts[counts > 0] * np.log(counts[counts > 0] * 1000))
   assert results['stacked_kl'].value == pytest.approx(expected_kl)
   with pytest.raises(errors.ConfigError, match='no meaning for real images'):
-    evaluation.run(samples, ['probe'])
+    evaluators.run(evaluation, samples, ['probe'])
 
   workdir = str(tmp_path / 'probe_run')
-  train.train_and_evaluate(tiny_config(**{'data.source': 'idx', 'data.path': squares,
+  image_trainer.train_and_evaluate(tiny_config(**{'data.source': 'idx', 'data.path': squares,
                                           'train.num_steps': 2}), workdir)
-  _, setup, state = train.restore_setup(workdir)
-  probe_config = config_lib.load_from_workdir(workdir)
+  _, setup, state = setup_lib.restore_setup(workdir)
+  probe_config = saved_config.load_from_workdir(workdir)
   probe_config.eval.probe_num = 120
   evaluation = Evaluation(probe_config, log=lambda *_: None)
-  result = evaluation.run(evaluation.generator_samples(setup.gan, state, 2), ['probe'])
+  result = evaluators.run(evaluation, evaluation.generator_samples(setup.gan, state, 2), ['probe'])
   # Bars are linearly separable even in random conv features; both probes find them.
   assert result['probe_acc'].value > 0.8
   assert result['probe_acc'].extra['random_d_accuracy'] > 0.8
@@ -224,7 +232,7 @@ def test_inception_evaluators_wiring_and_reference_cache(tmp_path, squares, monk
   """
   import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
   from gan_jax.metrics import extractors  # pylint: disable=g-import-not-at-top
-  from gan_jax.metrics.evaluation import Evaluation  # pylint: disable=g-import-not-at-top
+  from gan_jax.evaluation.context import Evaluation  # pylint: disable=g-import-not-at-top
   projection = np.random.default_rng(0).normal(size=(28 * 28, 24)).astype(np.float32) / 28
   loads = []
 
@@ -240,7 +248,7 @@ def test_inception_evaluators_wiring_and_reference_cache(tmp_path, squares, monk
                           'eval.kid_subset_size': 40, 'eval.cache_dir': str(tmp_path),
                           'eval.inception_weights': 'configured/path'})
   evaluation = Evaluation(config, log=lambda *_: None)
-  results = evaluation.run(evaluation.real_samples(), ['fid', 'is', 'kid', 'pr'])
+  results = evaluators.run(evaluation, evaluation.real_samples(), ['fid', 'is', 'kid', 'pr'])
   assert loads == ['configured/path']             # loaded once, from the config
   assert set(results) == {'fid', 'is', 'kid', 'precision', 'recall'}
   assert results['fid'].value > 0 and not results['fid'].higher_is_better
@@ -260,10 +268,10 @@ def test_inception_evaluators_wiring_and_reference_cache(tmp_path, squares, monk
 def test_eval_config_and_metric_names_are_checked():
   from tests.conftest import make_config  # pylint: disable=g-import-not-at-top
   with pytest.raises(errors.ConfigError, match='eval.metrics'):
-    config_lib.validate(make_config(**{'eval.every': 5}))
+    config_base.validate(make_config(**{'eval.every': 5}))
   with pytest.raises(errors.ConfigError, match='eval.best_metric'):
-    config_lib.validate(make_config(**{'eval.best_metric': 'cls_fd'}))
-  config_lib.validate(make_config(**{'eval.every': 5, 'eval.metrics': ('cls_fd',),
+    config_base.validate(make_config(**{'eval.best_metric': 'cls_fd'}))
+  config_base.validate(make_config(**{'eval.every': 5, 'eval.metrics': ('cls_fd',),
                                      'eval.best_metric': 'cls_fd'}))
   assert report.metric_names('cls_fd, cls_cov') == ['cls_fd', 'cls_cov']
   assert report.metric_names(('fid', 'is,kid')) == ['fid', 'is', 'kid']

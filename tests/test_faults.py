@@ -26,8 +26,14 @@ import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 
-from gan_jax import checkpoint as checkpoint_lib
-from gan_jax import config as config_lib, errors, integrity, reporting, train, trainers
+from gan_jax.training import checkpoint as checkpoint_lib
+from gan_jax.config import base as config_base
+from gan_jax import errors
+from gan_jax.training import integrity
+from gan_jax.training import reporting
+from gan_jax.training import image as image_trainer
+from gan_jax.training import setup as setup_lib
+from gan_jax.training import trainers
 from tests.conftest import REPO_ROOT, make_config, subprocess_env, write_idx
 from tests.test_toy2d import tiny_lab_config
 
@@ -64,21 +70,21 @@ def _flags(overrides):
 
 def _command(workdir, overrides, *extra):
   return [sys.executable, '-m', 'gan_jax.main', f'--workdir={workdir}',
-          f'--config={config_lib.BASE_CONFIG_PATH}', *_flags(overrides), *extra]
+          f'--config={config_base.BASE_CONFIG_PATH}', *_flags(overrides), *extra]
 
 
 @pytest.fixture(scope='module')
 def reference(data_dir, tmp_path_factory):
   """The final state of an uninterrupted run."""
   workdir = str(tmp_path_factory.mktemp('reference') / 'run')
-  return jax.device_get(train.train_and_evaluate(make_config(**_overrides(data_dir)), workdir))
+  return jax.device_get(image_trainer.train_and_evaluate(make_config(**_overrides(data_dir)), workdir))
 
 
 @pytest.fixture(scope='module')
 def stopped_run(data_dir, tmp_path_factory):
   """A workdir trained to RESUME_AT steps, to be copied and damaged."""
   workdir = str(tmp_path_factory.mktemp('base') / 'run')
-  train.train_and_evaluate(make_config(**_overrides(data_dir, **{'train.num_steps': RESUME_AT})),
+  image_trainer.train_and_evaluate(make_config(**_overrides(data_dir, **{'train.num_steps': RESUME_AT})),
                            workdir)
   return workdir
 
@@ -138,7 +144,7 @@ def test_flipped_bytes_in_every_kind_of_checkpoint_file_fall_back_and_end_bitwis
     _flip_bytes(os.path.join(workdir, 'checkpoints', str(RESUME_AT),
                              os.path.relpath(kinds[kind], os.path.join(stopped_run, 'checkpoints',
                                                                        str(RESUME_AT)))))
-    state = train.train_and_evaluate(config, workdir)
+    state = image_trainer.train_and_evaluate(config, workdir)
     out = capsys.readouterr().out
     _assert_bitwise_equal(state, reference)
     fell_back[kind] = f'{RESUME_AT}.corrupt' in _checkpoint_dirs(workdir)
@@ -165,7 +171,7 @@ def test_a_truncated_or_missing_data_file_falls_back(tmp_path, data_dir, stopped
     os.truncate(path, os.path.getsize(path) // 2)
   else:
     os.remove(path)
-  state = train.train_and_evaluate(make_config(**_overrides(data_dir)), workdir)
+  state = image_trainer.train_and_evaluate(make_config(**_overrides(data_dir)), workdir)
   _assert_bitwise_equal(state, reference)
   assert f'{RESUME_AT}.corrupt' in _checkpoint_dirs(workdir)
 
@@ -178,7 +184,7 @@ def test_no_readable_checkpoint_is_an_error_and_nothing_is_moved(tmp_path, data_
   with pytest.raises(checkpoint_lib.CheckpointUnreadable,
                      match=r'no checkpoint in it can be read: step 15: .*step 10: .*step 5: '
                            r'.*Nothing was moved or deleted'):
-    train.train_and_evaluate(make_config(**_overrides(data_dir)), workdir)
+    image_trainer.train_and_evaluate(make_config(**_overrides(data_dir)), workdir)
   assert _checkpoint_dirs(workdir) == before
 
 
@@ -187,7 +193,7 @@ def test_a_checkpoint_that_does_not_fit_the_config_keeps_the_mismatch_message(
   workdir = _copy(stopped_run, tmp_path)
   config = make_config(**_overrides(data_dir, **{'model.width_scale': 2.0}))
   with pytest.raises(errors.ConfigError, match='does not fit the model and optimizers'):
-    train.train_and_evaluate(config, workdir, allow_config_change=True)
+    image_trainer.train_and_evaluate(config, workdir, allow_config_change=True)
   assert not any(d.endswith('.corrupt') for d in _checkpoint_dirs(workdir))
 
 
@@ -231,7 +237,7 @@ def test_a_failed_save_stops_the_run_with_one_message_and_keeps_the_last_checkpo
 
   monkeypatch.setattr(ocp.CheckpointManager, 'save', save)
   with pytest.raises(checkpoint_lib.CheckpointSaveFailed) as failed:
-    train.train_and_evaluate(make_config(**_overrides(data_dir)), workdir)
+    image_trainer.train_and_evaluate(make_config(**_overrides(data_dir)), workdir)
   message = str(failed.value)
   assert 'checkpoint at step 15' in message and 'No space left on device (errno ENOSPC)' in message
   assert 'Free space there: ' in message and 'one checkpoint takes ' in message
@@ -240,7 +246,7 @@ def test_a_failed_save_stops_the_run_with_one_message_and_keeps_the_last_checkpo
   assert max(r['step'] for r in reporting.read_metrics(workdir)) == 15  # no training past it
 
   monkeypatch.setattr(ocp.CheckpointManager, 'save', real_save)
-  _assert_bitwise_equal(train.train_and_evaluate(make_config(**_overrides(data_dir)), workdir),
+  _assert_bitwise_equal(image_trainer.train_and_evaluate(make_config(**_overrides(data_dir)), workdir),
                         reference)
 
 
@@ -295,7 +301,7 @@ def test_a_full_disk_during_an_async_save_gives_one_message_then_resumes_exactly
   assert len(lines) < 12 + int(kept[-1]), log     # the progress lines, and the one error
   resumed = (tmp_path / 'resumed.log').read_text()
   assert f'Resumed from the checkpoint at step {kept[-1]} ' in resumed, resumed[-3000:]
-  _assert_bitwise_equal(train.restore_setup(str(tmp_path / 'run'))[2], reference)
+  _assert_bitwise_equal(setup_lib.restore_setup(str(tmp_path / 'run'))[2], reference)
 
 
 def test_a_read_only_workdir_is_refused_before_anything_runs(tmp_path, data_dir):
@@ -369,6 +375,6 @@ def test_sigkill_during_the_fallback_then_resume_gives_the_uninterrupted_params(
       time.sleep(0.01)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-  state = train.train_and_evaluate(make_config(**_overrides(data_dir)), workdir)
+  state = image_trainer.train_and_evaluate(make_config(**_overrides(data_dir)), workdir)
   _assert_bitwise_equal(state, reference)
   assert [d for d in _checkpoint_dirs(workdir) if 'corrupt' in d] == [f'{RESUME_AT}.corrupt'], seed

@@ -174,8 +174,7 @@ def test_input_scalings():
 
 def test_evaluation_converts_into_the_cache_once_and_is_explains_itself(package_pt, tmp_path,
                                                                          monkeypatch):
-  from gan_jax.metrics import evaluators  # pylint: disable=g-import-not-at-top,unused-import
-  from gan_jax.metrics.evaluation import EVALUATORS  # pylint: disable=g-import-not-at-top
+  from gan_jax.evaluation.evaluators import EVALUATORS  # pylint: disable=g-import-not-at-top
   default = inception_weights.default_path(str(tmp_path))
   said = []
   variables, meta = inception_weights.load(default, said.append, auto_convert=True)

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from gan_jax import errors
-from gan_jax import losses
-from gan_jax.losses import LOSSES
+from gan_jax.core import losses
+from gan_jax.core.losses import LOSSES
 from tests.conftest import make_config
 
 LOGITS = np.array([-3.0, -0.5, 0.0, 0.7, 4.0], np.float32)

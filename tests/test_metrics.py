@@ -127,13 +127,13 @@ def test_class_coverage_and_near_duplicates():
 
 FOUR_DEVICES = '''
 import jax, numpy as np
-from gan_jax import parallel
+from gan_jax.parallel import devices as devices_lib
 from gan_jax.metrics import batching, kid, modes, precision_recall
 assert jax.device_count() == 4
 rng = np.random.default_rng(0)
 a = rng.normal(size=(103, 8)).astype(np.float32)
 b = (rng.normal(size=(77, 8)) + 0.3).astype(np.float32)
-four, one = parallel.make_mesh(), parallel.make_mesh(jax.devices()[:1])
+four, one = devices_lib.make_mesh(), devices_lib.make_mesh(jax.devices()[:1])
 for mesh in (four, one):
   fn = batching.jit_batched(lambda x: x * 2, mesh)
   assert len(fn.lower(jax.ShapeDtypeStruct((8, 8), np.float32)).compile()

@@ -4,7 +4,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gan_jax import errors, optim
+from gan_jax import errors
+from gan_jax.core import optim
 from tests.conftest import make_config
 
 

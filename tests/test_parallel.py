@@ -21,12 +21,18 @@ import jax
 import numpy as np
 import pytest
 
-from gan_jax import config as config_lib, distributed, errors, train
+from gan_jax.config import base as config_base
+from gan_jax.parallel import hosts
+from gan_jax import errors
+from gan_jax.training import image as image_trainer
+from gan_jax.training import setup as setup_lib
 from tests.conftest import REPO_ROOT, make_config, run_on_simulated_devices, subprocess_env
 
 SCRIPT = textwrap.dedent('''
     import jax, numpy as np
-    from gan_jax import parallel, train
+    from gan_jax.parallel import devices as devices_lib
+    from gan_jax.training import image as image_trainer
+    from gan_jax.training import setup as setup_lib
     from gan_jax.data.source import DatasetInfo
     from tests.conftest import make_config
 
@@ -35,21 +41,21 @@ SCRIPT = textwrap.dedent('''
     # reassociation noise in near-zero gradients into lr-sized differences.
     config = make_config(**{'train.batch_size': 8, 'optim.g.name': 'sgd', 'optim.g.lr': 0.1,
                             'optim.d.name': 'sgd', 'optim.d.lr': 0.1})
-    setup = train.build_setup(config, DatasetInfo((28, 28, 1), 10, tuple('0123456789'), 64, 't'))
+    setup = setup_lib.build_setup(config, DatasetInfo((28, 28, 1), 10, tuple('0123456789'), 64, 't'))
     rng = np.random.default_rng(0)
     batches = [{'image': rng.integers(0, 256, (1, 8, 28, 28, 1), dtype=np.uint8),
                 'label': rng.integers(0, 10, (1, 8)).astype(np.int32)} for _ in range(3)]
 
     def run(devices):
-      mesh = parallel.make_mesh(devices)
-      rep = parallel.replicated(mesh)
+      mesh = devices_lib.make_mesh(devices)
+      rep = devices_lib.replicated(mesh)
       step = jax.jit(setup.train_step(config.train, mesh),
-                     in_shardings=(rep, parallel.batch_sharded(mesh, 1)),
+                     in_shardings=(rep, devices_lib.batch_sharded(mesh, 1)),
                      out_shardings=(rep, rep))
       state = jax.jit(setup.init_state, out_shardings=rep)()
       compiled = None
       for b in batches:
-        gb = parallel.global_batch(b, mesh)
+        gb = devices_lib.global_batch(b, mesh)
         assert len(gb['image'].sharding.device_set) == len(devices)
         compiled = compiled or step.lower(state, gb).compile()
         state, metrics = step(state, gb)
@@ -94,7 +100,7 @@ def _main(workdir, overrides, devices, *extra, log=None):
   """Starts `python -m gan_jax.main` on `devices` CPU devices, its output piped or in file `log`."""
   # The base config, as the in-process runs this is compared with (not the quickstart).
   args = [sys.executable, '-m', 'gan_jax.main', f'--workdir={workdir}',
-          f'--config={config_lib.BASE_CONFIG_PATH}', *extra,
+          f'--config={config_base.BASE_CONFIG_PATH}', *extra,
           *[f'--config.{k}={v}' for k, v in overrides.items()]]
   if log is None:
     return subprocess.Popen(args, cwd=REPO_ROOT, env=subprocess_env(devices=devices),
@@ -153,7 +159,7 @@ def _wait(procs, logs, timeout=600):
 
 
 def _params(workdir, step):
-  state = train.restore_setup(workdir, step)[2]
+  state = setup_lib.restore_setup(workdir, step)[2]
   assert int(state.step) == step
   return jax.tree.leaves(jax.device_get((state.g, state.d)))
 
@@ -161,7 +167,7 @@ def _params(workdir, step):
 def test_training_on_one_device_four_devices_and_two_processes_agrees(
     tmp_path, idx_dir, two_processes):
   overrides = _run_overrides(idx_dir)
-  one = train.train_and_evaluate(make_config(**overrides), str(tmp_path / 'one'))
+  one = image_trainer.train_and_evaluate(make_config(**overrides), str(tmp_path / 'one'))
   one = jax.tree.leaves(jax.device_get((one.g, one.d)))
 
   four = _main(str(tmp_path / 'four'), overrides, 4)
@@ -212,10 +218,10 @@ def test_batch_size_not_divisible_by_the_devices_is_refused_before_anything_is_w
 def test_multi_process_settings_once_jax_is_running_are_an_error_naming_the_fix():
   jax.devices()  # this process has started JAX
   with pytest.raises(errors.ConfigError, match='before JAX uses any device.*fresh process'):
-    distributed.initialize(make_config(**{
+    hosts.initialize(make_config(**{
         'distributed.coordinator_address': '127.0.0.1:1', 'distributed.num_processes': 2,
         'distributed.process_id': 0}).distributed)
-  distributed.initialize(make_config().distributed)  # nothing asked for: one process
+  hosts.initialize(make_config().distributed)  # nothing asked for: one process
   assert not jax.distributed.is_initialized() and jax.process_count() == 1
 
 
@@ -232,7 +238,7 @@ def test_periodic_evaluation_on_two_processes_gives_the_one_process_numbers(
       'eval.num_reference': 40, 'eval.batch_size': 16, 'eval.classifier': classifier_dir,
       'eval.cache_dir': str(tmp_path / 'cache')})
   one = str(tmp_path / 'one')
-  train.train_and_evaluate(make_config(**overrides), one)
+  image_trainer.train_and_evaluate(make_config(**overrides), one)
   two = str(tmp_path / 'two')
   procs, logs = two_processes(two, overrides, 'eval')
   assert _wait(procs, logs) == [0, 0], _read(logs[0])[-3000:] + _read(logs[1])[-3000:]

@@ -5,7 +5,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gan_jax import errors, precision, train
+from gan_jax import errors
+from gan_jax.core import precision
+from gan_jax.training import image as image_trainer
+from gan_jax.training import setup as setup_lib
 from gan_jax.data.source import DatasetInfo
 from tests.conftest import make_config, tiny_config
 
@@ -51,7 +54,7 @@ def _setup(case: str, dtype: str, **extra):
                           'model.width_scale': 1 / 16, 'train.batch_size': 4,
                           'train.compute_dtype': dtype, **overrides, **extra})
   info = DatasetInfo((side, side, channels), 10, CLASSES, 100, 'test')
-  setup = train.build_setup(config, info)
+  setup = setup_lib.build_setup(config, info)
   rng = np.random.default_rng(0)
   batch = {'image': rng.integers(0, 256, (1, 4, side, side, channels), dtype=np.uint8),
            'label': rng.integers(0, 10, (1, 4)).astype(np.int32)}
@@ -188,8 +191,8 @@ def test_mixed_apply_casts_inputs_and_parameters_and_returns_float32():
 def test_a_float32_run_resumes_in_bfloat16(tmp_path):
   # The checkpoint holds float32 either way, so the other direction is the same restore.
   workdir = str(tmp_path / 'run')
-  train.train_and_evaluate(tiny_config(**{'train.num_steps': 2}), workdir)
-  state = train.train_and_evaluate(
+  image_trainer.train_and_evaluate(tiny_config(**{'train.num_steps': 2}), workdir)
+  state = image_trainer.train_and_evaluate(
       tiny_config(**{'train.num_steps': 4, 'train.compute_dtype': 'bfloat16'}), workdir)
   assert int(state.step) == 4
   assert _float_dtypes((state.g, state.d, state.ema)) == {jnp.dtype(jnp.float32)}

@@ -7,13 +7,14 @@ import numpy as np
 import pytest
 
 from benchmarks.quality import baseline, scoring, summary
-from gan_jax import errors, train
+from gan_jax import errors
+from gan_jax.training import image as image_trainer
 from tests.conftest import tiny_config
 
 
 def test_timeline_reads_the_wall_time_logged_at_each_checkpoint(tmp_path, idx_dir):
   workdir = str(tmp_path / 'run')
-  train.train_and_evaluate(tiny_config(**{'data.source': 'idx', 'data.path': idx_dir}),
+  image_trainer.train_and_evaluate(tiny_config(**{'data.source': 'idx', 'data.path': idx_dir}),
                            workdir)
   points = baseline.gan_jax_timeline(workdir)
   assert [p['step'] for p in points] == [2, 4]
@@ -22,7 +23,7 @@ def test_timeline_reads_the_wall_time_logged_at_each_checkpoint(tmp_path, idx_di
 
 def test_timeline_refuses_checkpoints_without_a_wall_time(tmp_path, idx_dir):
   workdir = str(tmp_path / 'run')
-  train.train_and_evaluate(tiny_config(**{'data.source': 'idx', 'data.path': idx_dir,
+  image_trainer.train_and_evaluate(tiny_config(**{'data.source': 'idx', 'data.path': idx_dir,
                                           'train.log_every': 4}), workdir)
   with pytest.raises(errors.ConfigError, match=r'step\(s\) \[2\]'):
     baseline.gan_jax_timeline(workdir)

@@ -17,7 +17,10 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
-from gan_jax import errors, generate, reporting, train
+from gan_jax import errors
+from gan_jax import generate
+from gan_jax.training import reporting
+from gan_jax.training import image as image_trainer
 from tests.conftest import REPO_ROOT, load_config_file, tiny_config
 
 RECIPES = ['gan_cifar10.py', 'cgan_cifar10.py:diffaugment']
@@ -57,7 +60,7 @@ def test_recipe_trains_on_mock_cifar10(tmp_path, name):
   config = _recipe(name)
   workdir = str(tmp_path / 'run')
   with tfds.testing.mock_data(num_examples=64):
-    state = train.train_and_evaluate(config, workdir)
+    state = image_trainer.train_and_evaluate(config, workdir)
   assert int(state.step) == 4
   assert state.ema, 'the recipes sample from the EMA generator'
   _check_run(workdir, config.model.conditional)
@@ -67,7 +70,7 @@ def test_conditional_recipe_on_the_shared_cifar10_folder(tmp_path, shared_cifar1
   config = _recipe('cgan_cifar10.py:diffaugment', source='folder',
                    path=shared_cifar10_folder)
   workdir = str(tmp_path / 'folder')
-  train.train_and_evaluate(config, workdir)
+  image_trainer.train_and_evaluate(config, workdir)
   _check_run(workdir, conditional=True)
 
 

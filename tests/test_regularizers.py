@@ -5,7 +5,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gan_jax import errors, regularizers
+from gan_jax import errors
+from gan_jax.core import regularizers
 from gan_jax.models import mlp
 from tests.conftest import make_config
 

@@ -16,11 +16,17 @@ import pytest
 import tensorflow_datasets as tfds
 from PIL import Image
 
-from gan_jax import config as config_lib
+from gan_jax.config import base as config_base
 from gan_jax import data as data_lib
-from gan_jax import generate, models, reporting, train
+from gan_jax import generate
+from gan_jax import models
+from gan_jax.training import reporting
+from gan_jax.training import image as image_trainer
+from gan_jax.training import loop as loop_lib
+from gan_jax.training import setup as setup_lib
 from experiments import report_figures
-from gan_jax import losses, steps
+from gan_jax.core import losses
+from gan_jax.core import steps
 from tests.conftest import REPO_ROOT, load_config_file
 
 CIFAR10_CLASSES = ('airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog',
@@ -57,13 +63,13 @@ def _config(name, **data):
 
 def _train_and_check(config, workdir, image_shape, label=None, run=None):
   """Trains `config` (with `run(config, workdir)` if given); checks finite losses, moved weights, generate."""
-  (run or train.train_and_evaluate)(config, workdir)
-  _, _, state = train.restore_setup(workdir)
+  (run or image_trainer.train_and_evaluate)(config, workdir)
+  _, _, state = setup_lib.restore_setup(workdir)
   records = reporting.read_metrics(workdir)
   assert [r['step'] for r in records] == [1, 2]
   for key in ('d_loss_real', 'd_loss_fake', 'g_loss'):
     assert all(np.isfinite(r[key]) for r in records), key
-  setup = train.build_setup(config, train.load_data_info(workdir))
+  setup = setup_lib.build_setup(config, loop_lib.load_data_info(workdir))
   initial = jax.device_get(setup.init_state())
   final = jax.device_get(state)
   for net in ('g', 'd'):
@@ -161,7 +167,7 @@ def _num_params(model, *inputs):
 
 
 def _models(name, size, **overrides):
-  model_config = config_lib.get_config().model
+  model_config = config_base.get_config().model
   model_config.name = name
   model_config.update(overrides)
   conditional = model_config.conditional
@@ -220,12 +226,12 @@ def test_similarity_loss_is_the_per_example_mean_squared_error():
 
 
 def _mlp_setup(similarity_weight, conditional=True):
-  config = config_lib.get_config()
+  config = config_base.get_config()
   config.model.update(dict(name='mlp', conditional=conditional, latent_dim=4,
                            width_scale=1 / 32))
   config.loss.similarity_weight = similarity_weight
   info = data_lib.DatasetInfo((4, 4, 1), 3, ('a', 'b', 'c'), 8, 'test')
-  return config, train.build_setup(config, info)
+  return config, setup_lib.build_setup(config, info)
 
 
 def test_g_pairs_its_images_with_the_real_batch_and_its_labels():

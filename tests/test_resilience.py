@@ -22,8 +22,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gan_jax import checkpoint as checkpoint_lib
-from gan_jax import config as config_lib, errors, reporting, train
+from gan_jax.training import checkpoint as checkpoint_lib
+from gan_jax.config import base as config_base
+from gan_jax import errors
+from gan_jax.training import reporting
+from gan_jax.training import image as image_trainer
 from tests.conftest import REPO_ROOT, make_config, subprocess_env, write_idx
 
 NUM_STEPS = 30
@@ -63,7 +66,7 @@ def _flags(overrides):
 def reference(data_dir, tmp_path_factory):
   """(workdir, final state) of the uninterrupted run."""
   workdir = str(tmp_path_factory.mktemp('reference') / 'run')
-  state = train.train_and_evaluate(_config(data_dir, **QUIET), workdir)
+  state = image_trainer.train_and_evaluate(_config(data_dir, **QUIET), workdir)
   return workdir, jax.device_get(state)
 
 
@@ -97,7 +100,7 @@ def launch():
     with open(log_path, 'w') as log:
       procs.append(subprocess.Popen(
           [sys.executable, '-m', 'gan_jax.main', f'--workdir={workdir}',
-           f'--config={config_lib.BASE_CONFIG_PATH}', *_flags(overrides)],  # as make_config
+           f'--config={config_base.BASE_CONFIG_PATH}', *_flags(overrides)],  # as make_config
           cwd=REPO_ROOT, env=subprocess_env(), stdout=log, stderr=subprocess.STDOUT))
     return procs[-1]
   yield start
@@ -157,7 +160,7 @@ def test_sigkill_at_random_moments_then_resume_gives_the_uninterrupted_params(
 
   # The last run (here, in this process) finishes from the last complete checkpoint.
   start = max(_complete_steps(workdir))
-  state = train.train_and_evaluate(make_config(**overrides), workdir)
+  state = image_trainer.train_and_evaluate(make_config(**overrides), workdir)
   assert f'Resumed from the checkpoint at step {start} ' in capsys.readouterr().out
   assert not _partial_saves(workdir)  # the killed saves' leftovers are cleaned up
   _assert_bitwise_equal(state, reference[1])
@@ -173,7 +176,7 @@ def test_sigkill_with_ada_and_lecam_then_resume_gives_the_uninterrupted_state(
     tmp_path, data_dir, launch):
   overrides = _overrides(data_dir, **{**ADA_LECAM, 'train.num_steps': 12})
   config = make_config(**{**overrides, 'augment.transforms': ('ada',)})
-  expected = jax.device_get(train.train_and_evaluate(
+  expected = jax.device_get(image_trainer.train_and_evaluate(
       config.copy_and_resolve_references(), str(tmp_path / 'reference')))
   assert 0 < float(expected.aux['augment']['ada']['p']) < 1
   workdir = str(tmp_path / 'run')
@@ -184,7 +187,7 @@ def test_sigkill_with_ada_and_lecam_then_resume_gives_the_uninterrupted_state(
   assert proc.wait() == -signal.SIGKILL, 'the run ended before the kill'
   start = max(_complete_steps(workdir))
   assert start < 12
-  state = train.train_and_evaluate(config, workdir)
+  state = image_trainer.train_and_evaluate(config, workdir)
   _assert_bitwise_equal(state, expected)   # aux (p, r_t sums, anchors) included
   _assert_bitwise_equal(state.aux, expected.aux)
 
@@ -207,7 +210,7 @@ def test_sigterm_saves_a_checkpoint_and_exits_143(tmp_path, data_dir, reference,
   assert _logged_steps(workdir)[-1] == stopped
   # Resuming (here with periodic checkpoints: a key that may change) ends
   # exactly where the uninterrupted run did.
-  state = train.train_and_evaluate(_config(data_dir), workdir)
+  state = image_trainer.train_and_evaluate(_config(data_dir), workdir)
   _assert_bitwise_equal(state, reference[1])
 
 
@@ -226,7 +229,7 @@ def test_sigint_saves_and_raises_interrupted_with_exit_code_130(tmp_path, data_d
   thread = threading.Thread(target=interrupt, daemon=True)
   thread.start()
   with pytest.raises(errors.Interrupted, match=r'Stopped by SIGINT at step \d+') as info:
-    train.train_and_evaluate(config, workdir)
+    image_trainer.train_and_evaluate(config, workdir)
   thread.join()
   assert info.value.exit_code == 130
   stopped = int(str(info.value).split('at step ')[1].split()[0])
@@ -236,7 +239,7 @@ def test_sigint_saves_and_raises_interrupted_with_exit_code_130(tmp_path, data_d
 
 def test_same_config_and_seed_give_bitwise_identical_runs(tmp_path, data_dir, reference):
   workdir = str(tmp_path / 'again')
-  state = train.train_and_evaluate(_config(data_dir, **QUIET), workdir)
+  state = image_trainer.train_and_evaluate(_config(data_dir, **QUIET), workdir)
   _assert_bitwise_equal(state, reference[1])
   timing = ('steps_per_sec', 'images_per_sec', 'wall_s')
   strip = lambda records: [{k: v for k, v in r.items() if k not in timing} for r in records]
@@ -254,7 +257,7 @@ def test_partial_checkpoint_is_ignored_on_resume_and_removed(tmp_path, data_dir,
     for name in files:
       with open(os.path.join(root, name), 'r+b') as f:
         f.truncate(os.path.getsize(os.path.join(root, name)) // 2)
-  state = train.train_and_evaluate(
+  state = image_trainer.train_and_evaluate(
       _config(data_dir, **{'train.num_steps': NUM_STEPS + 2}), workdir)
   assert int(state.step) == NUM_STEPS + 2
   assert _complete_steps(workdir) == [NUM_STEPS + 1, NUM_STEPS + 2]
@@ -291,7 +294,7 @@ def test_resume_with_a_conflicting_config_is_refused_and_changes_nothing(
 
   changed = _config(data_dir, **{'optim.d.lr': 0.1, 'train.batch_size': 16})
   with pytest.raises(errors.ConfigError) as info:
-    train.train_and_evaluate(changed, workdir)
+    image_trainer.train_and_evaluate(changed, workdir)
   message = str(info.value)
   assert 'optim.d.lr: 0.0002 -> 0.1' in message and 'train.batch_size: 8 -> 16' in message
   assert '--allow_config_change' in message and 'new --workdir' in message
@@ -302,12 +305,12 @@ def test_resume_with_a_conflicting_config_is_refused_and_changes_nothing(
   other_data = str(tmp_path / 'other')
   write_idx(other_data, 'train', np.zeros((48, 28, 28), np.uint8), np.arange(48) % 10)
   with pytest.raises(errors.ConfigError, match='data num_examples: 64 -> 48'):
-    train.train_and_evaluate(_config(other_data), workdir)
+    image_trainer.train_and_evaluate(_config(other_data), workdir)
 
   # Reporting and run-length keys may change; --allow_config_change accepts the rest.
   allowed = _config(data_dir, **{'train.log_every': 5, 'sample.num': 9})
-  assert int(train.train_and_evaluate(allowed, workdir).step) == NUM_STEPS
-  state = train.train_and_evaluate(_config(data_dir, **{'optim.d.lr': 0.1}),
+  assert int(image_trainer.train_and_evaluate(allowed, workdir).step) == NUM_STEPS
+  state = image_trainer.train_and_evaluate(_config(data_dir, **{'optim.d.lr': 0.1}),
                                    workdir, allow_config_change=True)
   assert int(state.step) == NUM_STEPS
   with open(config_path) as f:
@@ -315,7 +318,7 @@ def test_resume_with_a_conflicting_config_is_refused_and_changes_nothing(
 
   # A change that alters the state's shapes cannot resume, flag or not.
   with pytest.raises(errors.ConfigError, match='does not fit the model') as info:
-    train.train_and_evaluate(_config(data_dir, **{'model.latent_dim': 50}),
+    image_trainer.train_and_evaluate(_config(data_dir, **{'model.latent_dim': 50}),
                              workdir, allow_config_change=True)
   assert re.search(r'g\.params\.\w+\.kernel: saved \([\d, ]*100\), expected \([\d, ]*50\)',
                    str(info.value)), str(info.value)

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from experiments import small_data
-from gan_jax import config as config_lib
+from gan_jax.config import base as config_base
+from gan_jax.config import saved as saved_config
 from gan_jax import errors
 from tests.conftest import REPO_ROOT
 
@@ -82,9 +83,9 @@ def test_variant_configs(tmp_path):
   assert (base.model.width_scale, base.loss.name) == (0.25, 'hinge')
   diff = small_data.variant_config(settings, 'diffaugment', '/data/train')
   assert diff.augment.transforms == ('diffaugment',)
-  assert config_lib.resume_conflicts(base, diff)            # they differ only there
-  assert {k for k, _, _ in config_lib.resume_conflicts(base, diff)} == {'augment.transforms'}
-  if 'ada' in config_lib.get_config().augment:               # once gan_jax has ADA and LeCam
+  assert saved_config.resume_conflicts(base, diff)            # they differ only there
+  assert {k for k, _, _ in saved_config.resume_conflicts(base, diff)} == {'augment.transforms'}
+  if 'ada' in config_base.get_config().augment:               # once gan_jax has ADA and LeCam
     ada = small_data.variant_config(settings, 'ada_lecam', '/data/train')
     assert ada.augment.transforms == ('ada',) and ada.augment.ada.target == 0.6
     assert ada.augment.ada.kimg == 100 and ada.reg.lecam.weight == 0.3
@@ -113,7 +114,7 @@ def test_auc_is_the_rank_statistic():
 
 def _tiny_dcgan32(num_classes=0):
   from gan_jax import models  # pylint: disable=g-import-not-at-top
-  model = config_lib.get_config().model
+  model = config_base.get_config().model
   model.name, model.width_scale, model.conditional = 'dcgan32', 0.125, bool(num_classes)
   gan = models.build(model, (32, 32, 3), num_classes)
   variables = gan.discriminator.init(jax.random.PRNGKey(0), jnp.zeros((1, 32, 32, 3)),

@@ -6,7 +6,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gan_jax import checkpoint, models, sampling, train
+from gan_jax.training import checkpoint
+from gan_jax import models
+from gan_jax.generation import sampling
+from gan_jax.training import setup as setup_lib
 from gan_jax.data.source import DatasetInfo
 from gan_jax.models import layers
 from tests.conftest import make_config
@@ -56,7 +59,7 @@ def test_power_iterations_make_the_largest_singular_value_one(kind):
 def test_spectral_norm_vectors_are_trained_state_that_survives_a_checkpoint(tmp_path):
   config = make_config(**{'model.name': 'mlp', 'model.width_scale': 0.125,
                           'model.spectral_norm': 'd', 'train.batch_size': 4})
-  setup = train.build_setup(config, DatasetInfo((8, 8, 1), 0, (), 16, 'test'))
+  setup = setup_lib.build_setup(config, DatasetInfo((8, 8, 1), 0, (), 16, 'test'))
   state = jax.jit(setup.init_state)()
   assert jax.tree.leaves(state.d.batch_stats), 'u vectors live in D batch_stats'
   rng = np.random.default_rng(0)

@@ -5,8 +5,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gan_jax import state as state_lib
-from gan_jax import steps, train
+from gan_jax.core import state as state_lib
+from gan_jax.core import steps
+from gan_jax.training import setup as setup_lib
 from gan_jax.data.source import DatasetInfo
 from tests.conftest import make_config
 
@@ -15,7 +16,7 @@ INFO = DatasetInfo((28, 28, 1), 10, tuple('0123456789'), 100, 'test')
 
 def _setup(**overrides):
   config = make_config(**{'train.batch_size': 8, **overrides})
-  setup = train.build_setup(config, INFO)
+  setup = setup_lib.build_setup(config, INFO)
   step = jax.jit(steps.make_train_step(setup.gan, setup.loss, setup.g_tx,
                                        setup.d_tx, config.train))
   return config, setup, step
@@ -124,7 +125,7 @@ def test_toolbox_options_compose_in_one_step():
       'loss.label_smoothing': 0.1, 'reg.r1.weight': 1.0, 'reg.r1.every': 2,
       'reg.gradient_penalty.weight': 10.0, 'augment.transforms': ('instance_noise',),
       'train.batch_size': 8})
-  setup = train.build_setup(config, DatasetInfo((8, 8, 1), 10, tuple('0123456789'), 100,
+  setup = setup_lib.build_setup(config, DatasetInfo((8, 8, 1), 10, tuple('0123456789'), 100,
                                                 'test'))
   step = jax.jit(setup.train_step(config.train))
   state = setup.init_state()

@@ -12,7 +12,8 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 from benchmarks import torch_reference as tr  # noqa: E402
-from gan_jax import config as config_lib, models  # noqa: E402
+from gan_jax.config import base as config_base  # noqa: E402
+from gan_jax import models
 from tests.conftest import REPO_ROOT, load_config_file  # noqa: E402
 
 LATENT = 24
@@ -34,7 +35,7 @@ def _scale(name: str) -> float:
 
 
 def _config(name: str):
-  config = config_lib.get_config()
+  config = config_base.get_config()
   config.model.name = name
   config.model.width_scale = _scale(name)
   config.model.latent_dim = LATENT

@@ -8,8 +8,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from gan_jax import config as config_lib
-from gan_jax import errors, generate, reporting, trainers
+from gan_jax.config import base as config_base
+from gan_jax import errors
+from gan_jax import generate
+from gan_jax.training import reporting
+from gan_jax.training import trainers
 from gan_jax.toy2d import distributions, lab as lab_lib, metrics, sweep
 from gan_jax.toy2d.defaults import lab_config
 from gan_jax.viz import toy2d as viz
@@ -214,7 +217,7 @@ def test_fused_steps_equal_single_steps():
 
 
 def test_mismatched_trainer_and_data_are_named(tmp_path):
-  image_config = config_lib.get_config()
+  image_config = config_base.get_config()
   image_config.data.source = 'toy2d'
   with pytest.raises(errors.ConfigError, match="config.trainer='toy2d'"):
     trainers.train_and_evaluate(image_config, str(tmp_path / 'image'))

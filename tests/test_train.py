@@ -10,7 +10,11 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
-from gan_jax import errors, generate, reporting, train
+from gan_jax import errors
+from gan_jax import generate
+from gan_jax.training import reporting
+from gan_jax.training import image as image_trainer
+from gan_jax.training import setup as setup_lib
 from tests.conftest import REPO_ROOT, load_config_file, tiny_config
 
 
@@ -23,7 +27,7 @@ def test_tiny_run_on_tfds_mock_data_writes_every_artifact(tmp_path):
   config = tiny_config(**{'data.source': 'tfds', 'data.name': 'mnist',
                           'train.ema_decay': 0.9})
   with tfds.testing.mock_data(num_examples=32):
-    state = train.train_and_evaluate(config, workdir)
+    state = image_trainer.train_and_evaluate(config, workdir)
   assert int(state.step) == 4
   assert sorted(os.listdir(os.path.join(workdir, 'samples'))) == [
       'step_0000002.png', 'step_0000004.png']
@@ -47,17 +51,17 @@ def test_dcgan_mnist_config_on_shared_mnist(tmp_path, shared_mnist):
   for key, value in tiny_config().train.items():
     config.train[key] = value
   config.data.source, config.data.path = 'idx', shared_mnist
-  state = train.train_and_evaluate(config, str(tmp_path / 'mnist'))
+  state = image_trainer.train_and_evaluate(config, str(tmp_path / 'mnist'))
   assert int(state.step) == 4
 
 
 def test_resume_gives_the_same_parameters_as_a_straight_run(tmp_path, idx_dir):
   overrides = {'data.source': 'idx', 'data.path': idx_dir, 'train.checkpoint_every': 3,
                'train.num_steps': 6, 'train.log_every': 1}
-  straight = train.train_and_evaluate(tiny_config(**overrides), str(tmp_path / 'a'))
+  straight = image_trainer.train_and_evaluate(tiny_config(**overrides), str(tmp_path / 'a'))
   resumed_dir = str(tmp_path / 'b')
-  train.train_and_evaluate(tiny_config(**{**overrides, 'train.num_steps': 3}), resumed_dir)
-  resumed = train.train_and_evaluate(tiny_config(**overrides), resumed_dir)
+  image_trainer.train_and_evaluate(tiny_config(**{**overrides, 'train.num_steps': 3}), resumed_dir)
+  resumed = image_trainer.train_and_evaluate(tiny_config(**overrides), resumed_dir)
   for a, b in zip(_leaves(straight), _leaves(resumed)):
     np.testing.assert_array_equal(a, b)
   # The metrics history has each step once, even across the restart.
@@ -70,13 +74,13 @@ def test_time_budget_stops_with_a_checkpoint_and_a_rerun_finishes(tmp_path, idx_
                'train.checkpoint_every': 4, 'train.sample_every': 4}
   workdir = str(tmp_path / 'run')
   # A budget that is spent before the first step ends: the run stops after it.
-  state = train.train_and_evaluate(tiny_config(**overrides, **{'train.max_minutes': 1e-6}),
+  state = image_trainer.train_and_evaluate(tiny_config(**overrides, **{'train.max_minutes': 1e-6}),
                                    workdir)
   assert int(state.step) == 1
   assert 'Stopped at the time budget' in capsys.readouterr().out
   assert os.listdir(os.path.join(workdir, 'samples')) == ['step_0000001.png']
   assert [r['step'] for r in reporting.read_metrics(workdir)] == [1]
-  state = train.train_and_evaluate(tiny_config(**overrides), workdir)
+  state = image_trainer.train_and_evaluate(tiny_config(**overrides), workdir)
   assert int(state.step) == 6
   assert sorted(int(s) for s in os.listdir(os.path.join(workdir, 'checkpoints'))
                 if s.isdigit()) == [1, 4, 6]
@@ -86,24 +90,24 @@ def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, idx
   workdir = str(tmp_path / 'nan')
   overrides = {'data.source': 'idx', 'data.path': idx_dir, 'train.log_every': 1,
                'train.checkpoint_every': 1, 'optim.d.name': 'sgd', 'optim.d.lr': 0.01}
-  train.train_and_evaluate(tiny_config(**overrides, **{'train.num_steps': 3}), workdir)
+  image_trainer.train_and_evaluate(tiny_config(**overrides, **{'train.num_steps': 3}), workdir)
   # Resumed with an absurd learning rate, D's weights overflow at once.
   exploding = tiny_config(**{**overrides, 'optim.d.lr': 1e38, 'train.num_steps': 10})
   with pytest.raises(errors.TrainingDiverged, match='NaN or infinite') as info:
-    train.train_and_evaluate(exploding, workdir, allow_config_change=True)
+    image_trainer.train_and_evaluate(exploding, workdir, allow_config_change=True)
   message = str(info.value)
   assert 'diverged at step 4' in message
   assert 'last good checkpoint (step 3)' in message
   saved = sorted(int(s) for s in os.listdir(os.path.join(workdir, 'checkpoints')) if s.isdigit())
   assert max(saved) == 3
-  _, _, state = train.restore_setup(workdir)
+  _, _, state = setup_lib.restore_setup(workdir)
   assert int(state.step) == 3
   assert all(np.all(np.isfinite(x)) for x in _leaves(state.g.params) + _leaves(state.d.params))
 
 
 def test_generate_conditional_images_and_labels(tmp_path, idx_dir):
   workdir = str(tmp_path / 'cond')
-  train.train_and_evaluate(
+  image_trainer.train_and_evaluate(
       tiny_config(**{'data.source': 'idx', 'data.path': idx_dir, 'model.conditional': True,
                      'train.num_steps': 2}), workdir)
   images, labels, step = generate.generate(workdir, num=10, label=3, batch_size=4)
@@ -121,7 +125,7 @@ def test_generate_conditional_images_and_labels(tmp_path, idx_dir):
 
 def test_generate_command_line(tmp_path, idx_dir):
   workdir = str(tmp_path / 'uncond')
-  train.train_and_evaluate(
+  image_trainer.train_and_evaluate(
       tiny_config(**{'data.source': 'idx', 'data.path': idx_dir, 'train.num_steps': 2}),
       workdir)
   out, grid = str(tmp_path / 'out' / 'samples.npz'), str(tmp_path / 'grid.png')
@@ -142,7 +146,7 @@ def test_generate_command_line(tmp_path, idx_dir):
 
 
 def test_a_run_that_fails_before_its_first_checkpoint_leaves_no_workdir_it_made(tmp_path):
-  from gan_jax import trainers  # pylint: disable=g-import-not-at-top
+  from gan_jax.training import trainers  # pylint: disable=g-import-not-at-top
   (tmp_path / 'empty' / 'cat').mkdir(parents=True)
   config = tiny_config(**{'data.source': 'folder', 'data.path': str(tmp_path / 'empty')})
   workdir = tmp_path / 'new_run'

@@ -6,7 +6,11 @@ import jax
 import numpy as np
 import pytest
 
-from gan_jax import errors, generate, train, vae
+from gan_jax import errors
+from gan_jax import generate
+from gan_jax.training import image as image_trainer
+from gan_jax.training import setup as setup_lib
+from gan_jax.families import vae
 from tests.conftest import tiny_config
 
 
@@ -51,13 +55,13 @@ def test_vae_trains_and_samples_per_class(tmp_path, idx_dir):
                           'model.latent_dim': 4, 'model.width_scale': 0.25,
                           'train.num_steps': 6, 'optim.g.lr': 3e-3, 'optim.d.lr': 3e-3})
   workdir = str(tmp_path / 'vae')
-  train.train_and_evaluate(config, workdir)
-  from gan_jax import reporting  # pylint: disable=g-import-not-at-top
+  image_trainer.train_and_evaluate(config, workdir)
+  from gan_jax.training import reporting  # pylint: disable=g-import-not-at-top
   records = reporting.read_metrics(workdir)
   assert records[-1]['loss'] < records[0]['loss']   # the ELBO improves
   images, labels, step = generate.generate(workdir, num=5, label=2)
   assert images.shape == (5, 28, 28, 1) and np.all(labels == 2) and step == 6
-  _, setup, state = train.restore_setup(workdir)
+  _, setup, state = setup_lib.restore_setup(workdir)
   z = jax.numpy.zeros((2, 4))
   a = setup.gan.generator.apply(state.g.variables, z, jax.numpy.array([0, 1]))
   assert not np.allclose(a[0], a[1])   # the class changes the decoded image

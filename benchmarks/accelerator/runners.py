@@ -41,11 +41,11 @@ def _load_config_file(path: str):
 
 def model_config(model: str, opts: Options, batch: int, dtype: str):
   """The config a model is measured with: its recipe, at this batch size and dtype."""
-  from gan_jax import config as config_lib  # pylint: disable=g-import-not-at-top
+  from gan_jax.config import base as config_base  # pylint: disable=g-import-not-at-top
   if model in MODEL_CONFIGS:
     config = _load_config_file(os.path.join(REPO_ROOT, MODEL_CONFIGS[model]))
   else:
-    config = config_lib.get_config()
+    config = config_base.get_config()
     config.model.name = model
     shape = BASE_IMAGE_SHAPES.get(model)
     if shape is None:
@@ -74,7 +74,8 @@ class JaxRunner:
     """`host_state`: the initial state as numpy (it depends on neither the batch nor the dtype)."""
     import jax  # pylint: disable=g-import-not-at-top
     import numpy as np  # pylint: disable=g-import-not-at-top
-    from gan_jax import parallel, train  # pylint: disable=g-import-not-at-top
+    from gan_jax.parallel import devices as devices_lib  # pylint: disable=g-import-not-at-top
+    from gan_jax.training import setup as setup_lib
     from gan_jax.data.source import DatasetInfo  # pylint: disable=g-import-not-at-top
     self._jax = jax
     tc = config.train
@@ -82,22 +83,22 @@ class JaxRunner:
     num_classes = 10 if config.model.conditional else 0
     info = DatasetInfo(shape, num_classes, tuple(f'c{i}' for i in range(num_classes)),
                        50_000, 'synthetic uint8 batch')
-    setup = train.build_setup(config, info)
-    mesh = parallel.make_mesh(devices)
-    parallel.check_batch_size(tc.batch_size, mesh)
-    replicated = parallel.replicated(mesh)
+    setup = setup_lib.build_setup(config, info)
+    mesh = devices_lib.make_mesh(devices)
+    devices_lib.check_batch_size(tc.batch_size, mesh)
+    replicated = devices_lib.replicated(mesh)
     rng = np.random.default_rng(0)
     local = {'image': rng.integers(0, 256, (tc.n_disc, tc.batch_size, *shape), dtype=np.uint8),
              'label': rng.integers(0, max(num_classes, 1), (tc.n_disc, tc.batch_size),
                                    dtype=np.int32)}
-    self.batch = parallel.global_batch(local, mesh)
+    self.batch = devices_lib.global_batch(local, mesh)
     if host_state is None:   # one compile fewer per measurement when the caller keeps it
       self.state = jax.jit(setup.init_state, out_shardings=replicated)()
       self.host_state = jax.device_get(self.state)
     else:
       self.host_state = host_state
       self.state = jax.device_put(host_state, replicated)
-    step = jax.jit(setup.train_step(tc, mesh), in_shardings=(replicated, parallel.batch_sharded(
+    step = jax.jit(setup.train_step(tc, mesh), in_shardings=(replicated, devices_lib.batch_sharded(
         mesh, batch_axis=1)), out_shardings=(replicated, replicated), donate_argnums=0)
     start = time.perf_counter()
     lowered = step.lower(self.state, self.batch)

@@ -23,7 +23,7 @@ TIMELINE = 'timeline.json'
 
 
 def write_json(path: str, value) -> None:
-  from gan_jax import loop  # pylint: disable=g-import-not-at-top  (JAX: only when writing)
+  from gan_jax.training import loop  # pylint: disable=g-import-not-at-top  (JAX: only when writing)
   loop.write_json(path, value)
 
 
@@ -34,7 +34,9 @@ def read_json(path: str):
 
 def gan_jax_timeline(workdir: str) -> list[dict]:
   """[{step, wall_s}] of a gan_jax run's checkpoints, from the wall time logged at each."""
-  from gan_jax import checkpoint, errors, reporting  # pylint: disable=g-import-not-at-top
+  from gan_jax.training import checkpoint  # pylint: disable=g-import-not-at-top
+  from gan_jax import errors
+  from gan_jax.training import reporting
   walls = {r['step']: r['wall_s'] for r in reporting.read_metrics(workdir) if 'wall_s' in r}
   ckpt = checkpoint.Checkpointer(os.path.join(workdir, 'checkpoints'))
   try:
@@ -52,9 +54,10 @@ def gan_jax_timeline(workdir: str) -> list[dict]:
 
 def load_folder(path: str) -> tuple[np.ndarray, str]:
   """(uint8 NHWC images, description) of an image folder, through gan_jax's folder source."""
-  from gan_jax import config as config_lib, data  # pylint: disable=g-import-not-at-top
+  from gan_jax.config import base as config_base  # pylint: disable=g-import-not-at-top
+  from gan_jax import data
   from gan_jax.data import pipeline  # pylint: disable=g-import-not-at-top
-  data_config = config_lib.get_config().data
+  data_config = config_base.get_config().data
   data_config.source, data_config.path, data_config.split = 'folder', path, ''
   data_config.image_size, data_config.channels = 32, 3
   source = data.build_source(data_config)

@@ -23,10 +23,11 @@ def _torch_config(timeline: dict):
   With the gan_jax run it was matched to, that run's data config, so that both
   are scored against the same cached reference.
   """
-  from gan_jax import config as config_lib  # pylint: disable=g-import-not-at-top
-  config = config_lib.get_config()
+  from gan_jax.config import base as config_base  # pylint: disable=g-import-not-at-top
+  from gan_jax.config import saved as saved_config
+  config = config_base.get_config()
   if timeline.get('match') and os.path.exists(os.path.join(timeline['match'], 'config.json')):
-    config.data = config_lib.load_from_workdir(timeline['match']).data
+    config.data = saved_config.load_from_workdir(timeline['match']).data
   else:
     config.data.source, config.data.split = 'folder', ''
     config.data.image_size, config.data.channels = 32, 3
@@ -46,9 +47,12 @@ def _metric_names(config) -> list[str]:
 
 def score(out: str, *, num: int, num_reference: int, fid_stats: str = '', fid_num: int = 10_000,
           fid_points: str = 'last', torch_bn: str = 'eval', log=print) -> dict:
-  from gan_jax import config as config_lib, parallel, train  # pylint: disable=g-import-not-at-top
+  from gan_jax.config import saved as saved_config
+  from gan_jax.parallel import devices
+  from gan_jax.training import setup as setup_lib
   from gan_jax.metrics import fid  # pylint: disable=g-import-not-at-top
-  from gan_jax.metrics.evaluation import Evaluation, SampleSet  # pylint: disable=g-import-not-at-top
+  from gan_jax.evaluation import evaluators  # pylint: disable=g-import-not-at-top
+  from gan_jax.evaluation.context import Evaluation, SampleSet  # pylint: disable=g-import-not-at-top
   timeline_path = os.path.join(out, baseline.TIMELINE)
   is_torch = os.path.exists(timeline_path)
   if is_torch:
@@ -56,10 +60,10 @@ def score(out: str, *, num: int, num_reference: int, fid_stats: str = '', fid_nu
     points, config = timeline['points'], _torch_config(timeline)
     kind = f'PyTorch DCGAN-32 (eager), BatchNorm {torch_bn}'
   else:
-    points, config = baseline.gan_jax_timeline(out), config_lib.load_from_workdir(out)
+    points, config = baseline.gan_jax_timeline(out), saved_config.load_from_workdir(out)
     kind = _kind(out, config)
   config.eval.num, config.eval.num_reference, config.eval.seed = num, num_reference, SAMPLE_SEED
-  evaluation = Evaluation(config, None, parallel.make_mesh(), log=log)
+  evaluation = Evaluation(config, None, devices.make_mesh(), log=log)
   names = _metric_names(config)
   sets = fid.FeatureSets(log=log) if fid_stats else None
   reference = sets.statistics(fid_stats) if sets else None
@@ -74,9 +78,9 @@ def score(out: str, *, num: int, num_reference: int, fid_stats: str = '', fid_nu
       samples = SampleSet(lambda n, images=images: (images[:n], None),
                           f'PyTorch DCGAN-32 at step {point["step"]}')
     else:
-      _, setup, state = train.restore_setup(out, point['step'])
+      _, setup, state = setup_lib.restore_setup(out, point['step'])
       samples = evaluation.generator_samples(setup.gan, state, point['step'])
-    results = evaluation.run(samples, names)
+    results = evaluators.run(evaluation, samples, names)
     row = {'step': point['step'], 'minutes': point['wall_s'] / 60,
            **{k: m.value for k, m in results.items()}}
     if 'cls_classes' in results:

@@ -21,8 +21,8 @@ import ml_collections
 import numpy as np
 
 from gan_jax import errors
-from gan_jax import parallel
-from gan_jax import sampling
+from gan_jax.parallel import devices
+from gan_jax.generation import sampling
 from gan_jax.models import split_output
 from gan_jax.viz import grids
 
@@ -45,8 +45,8 @@ class Context:
 
   @classmethod
   def load(cls, workdir: str, step: int | None = None, **kwargs) -> 'Context':
-    from gan_jax import train  # pylint: disable=g-import-not-at-top
-    config, setup, state = train.restore_setup(workdir, step)
+    from gan_jax.training import setup as setup_lib
+    config, setup, state = setup_lib.restore_setup(workdir, step)
     if len(setup.gan.image_shape) != 3:
       raise errors.ConfigError(f'{workdir} is a 2D-lab run; the analyses work on image runs '
                                '(its snapshots already show G and D: gan_jax/toy2d).')
@@ -79,8 +79,8 @@ class Context:
 
   @property
   def class_names(self) -> list[str]:
-    from gan_jax import train  # pylint: disable=g-import-not-at-top
-    names = list(train.load_data_info(self.workdir).class_names)
+    from gan_jax.training import loop  # pylint: disable=g-import-not-at-top
+    names = list(loop.load_data_info(self.workdir).class_names)
     return names or [str(i) for i in range(self.gan.num_classes)]
 
   def key(self, name: str) -> jax.Array:
@@ -102,9 +102,9 @@ class Context:
     a fresh jit, traced at its first run.
     """
     from gan_jax.metrics import batching  # pylint: disable=g-import-not-at-top
-    mesh = parallel.make_mesh()
+    mesh = devices.make_mesh()
     jitted = batching.jit_batched(fn, mesh, 1)
-    replicated = parallel.replicated(mesh)
+    replicated = devices.replicated(mesh)
 
     def run(z, labels=None, variables: dict | None = None):
       z = np.asarray(z, np.float32)
@@ -172,7 +172,7 @@ class Context:
   def classifier_features(self, images: np.ndarray) -> dict:
     """The domain classifier's {'features', 'logits'} for uint8 images (trained and cached on first use)."""
     if not hasattr(self, '_classifier'):
-      from gan_jax.metrics.evaluation import Evaluation  # pylint: disable=g-import-not-at-top
+      from gan_jax.evaluation.context import Evaluation  # pylint: disable=g-import-not-at-top
       config = self.config.copy_and_resolve_references()
       with config.unlocked():
         if self.classifier:

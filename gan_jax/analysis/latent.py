@@ -174,7 +174,7 @@ def image_maker(ctx) -> tuple[Callable, str]:
     return ctx.generate, f'the VAE decoder, its mean image{weights}'
   if ctx.family != 'ddpm':
     return ctx.generate, f'G{weights}'
-  from gan_jax import diffusion  # pylint: disable=g-import-not-at-top
+  from gan_jax.families import diffusion  # pylint: disable=g-import-not-at-top
   run = ctx.config.ddpm
   ddpm = run.copy_and_resolve_references()
   with ddpm.unlocked():

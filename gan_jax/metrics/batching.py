@@ -15,7 +15,7 @@ import jax
 import numpy as np
 from jax.sharding import Mesh
 
-from gan_jax import parallel
+from gan_jax.parallel import devices
 
 
 def round_batch(batch_size: int, mesh: Mesh) -> int:
@@ -28,13 +28,13 @@ def map_batched(fn: Callable[..., Any], inputs: Any, batch_size: int, mesh: Mesh
                 *replicated_args: Any) -> Any:
   """`fn(batch, *replicated_args)` over axis 0 of the pytree `inputs`; outputs concatenated.
 
-  `fn` must be jitted with `batch` sharded as `parallel.batch_sharded(mesh, 0)`
+  `fn` must be jitted with `batch` sharded as `devices.batch_sharded(mesh, 0)`
   (see `jit_batched`); its outputs keep the batch axis first.
   """
   leaves = jax.tree.leaves(inputs)
   num = len(leaves[0])
   batch_size = round_batch(min(batch_size, max(num, 1)), mesh)
-  sharding = parallel.batch_sharded(mesh, 0)
+  sharding = devices.batch_sharded(mesh, 0)
   outputs = []
   for start in range(0, num, batch_size):
     stop = min(start + batch_size, num)
@@ -49,11 +49,11 @@ def map_batched(fn: Callable[..., Any], inputs: Any, batch_size: int, mesh: Mesh
     result = fn(jax.tree.map(take, inputs), *replicated_args)
     # to_host gathers the shards other processes hold (every process calls this)
     outputs.append(jax.tree.map(lambda y, n=stop - start: np.asarray(y)[:n],
-                                parallel.to_host(result)))
+                                devices.to_host(result)))
   return jax.tree.map(lambda *parts: np.concatenate(parts), *outputs)
 
 
 def jit_batched(fn: Callable[..., Any], mesh: Mesh, num_replicated: int = 0):
   """jax.jit of `fn(batch, *replicated)`: batch sharded over 'data', the rest replicated."""
-  rep = parallel.replicated(mesh)
-  return jax.jit(fn, in_shardings=(parallel.batch_sharded(mesh, 0),) + (rep,) * num_replicated)
+  rep = devices.replicated(mesh)
+  return jax.jit(fn, in_shardings=(devices.batch_sharded(mesh, 0),) + (rep,) * num_replicated)

@@ -191,7 +191,7 @@ def train_and_save(data_config, out_dir: str, *, steps: int = 1000, batch_size: 
 def main():
   from absl import app, flags, logging  # pylint: disable=g-import-not-at-top
   from ml_collections import config_flags  # pylint: disable=g-import-not-at-top
-  from gan_jax import config as config_lib  # pylint: disable=g-import-not-at-top
+  from gan_jax.config import base as config_base  # pylint: disable=g-import-not-at-top
 
   flags.DEFINE_string('out', None, 'Output directory for the classifier.')
   flags.DEFINE_integer('steps', 1000, 'Training steps.')
@@ -202,7 +202,7 @@ def main():
   flags.mark_flag_as_required('out')
   try:
     config_flags.DEFINE_config_file(
-        'config', config_lib.BASE_CONFIG_PATH,
+        'config', config_base.BASE_CONFIG_PATH,
         'Experiment config whose `data` section names the dataset.', lock_config=True)
   except (AttributeError, KeyError, TypeError, ValueError) as e:
     sys.exit(f'error: bad --config override: {e}')

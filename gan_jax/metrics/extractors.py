@@ -17,7 +17,8 @@ import jax
 import numpy as np
 from jax.sharding import Mesh
 
-from gan_jax import errors, parallel
+from gan_jax import errors
+from gan_jax.parallel import devices
 from gan_jax.metrics import batching
 
 
@@ -43,7 +44,7 @@ class Extractor:
           'config.eval.classifier.')
     if self._jitted is None:
       self._jitted = batching.jit_batched(lambda x, v: self.apply(v, x), self.mesh, 1)
-    variables = jax.device_put(self.variables, parallel.replicated(self.mesh))
+    variables = jax.device_put(self.variables, devices.replicated(self.mesh))
     return batching.map_batched(self._jitted, images, self.batch_size, self.mesh, variables)
 
 

@@ -93,12 +93,12 @@ class FeatureSets:
 
   def __init__(self, inception_weights: str = '', scaling: str = '', batch_size: int = 20,
                num: int = 0, seed: int = 0, log=print):
-    from gan_jax import parallel  # pylint: disable=g-import-not-at-top
+    from gan_jax.parallel import devices as devices_lib  # pylint: disable=g-import-not-at-top
     from gan_jax.metrics import extractors, inception, inception_weights as weights_lib  # pylint: disable=g-import-not-at-top
     self.log = log
     self.num, self.seed = num, seed
     path = weights_lib.resolve_path(inception_weights)
-    self.extractor = extractors.inception(path, parallel.make_mesh(), batch_size, scaling, log,
+    self.extractor = extractors.inception(path, devices_lib.make_mesh(), batch_size, scaling, log,
                                           auto_convert=path == weights_lib.default_path())
     meta = self.extractor.meta
     self.protocol = {

@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh
 
-from gan_jax import parallel
+from gan_jax.parallel import devices
 
 
 def _unbiased_mmd2(x, y):
@@ -36,7 +36,7 @@ def _group_mmd(fake_idx, real_idx, fake, real):
 
 @functools.lru_cache(maxsize=None)
 def _group_fn(mesh: Mesh):
-  rep, sharded = parallel.replicated(mesh), parallel.batch_sharded(mesh, 0)
+  rep, sharded = devices.replicated(mesh), devices.batch_sharded(mesh, 0)
   return jax.jit(_group_mmd, in_shardings=(sharded, sharded, rep, rep))
 
 
@@ -44,7 +44,7 @@ def kernel_inception_distance(fake, real, mesh: Mesh | None = None, num_subsets:
                               subset_size: int = 1000, seed: int = 0,
                               group: int = 8) -> tuple[float, float, int]:
   """(mean, std, subset size used) of the subset MMD^2 estimates between (N, D) feature sets."""
-  mesh = mesh or parallel.make_mesh()
+  mesh = mesh or devices.make_mesh()
   m = min(subset_size, len(fake), len(real))
   if m < 2:
     raise ValueError('KID needs at least 2 samples in each set.')
@@ -53,7 +53,7 @@ def kernel_inception_distance(fake, real, mesh: Mesh | None = None, num_subsets:
   real_idx = np.stack([rng.choice(len(real), m, replace=False) for _ in range(num_subsets)])
   n_dev = mesh.devices.size
   group = -(-group // n_dev) * n_dev
-  rep = parallel.replicated(mesh)
+  rep = devices.replicated(mesh)
   fn = _group_fn(mesh)
   fake = jax.device_put(np.asarray(fake, np.float32), rep)
   real = jax.device_put(np.asarray(real, np.float32), rep)

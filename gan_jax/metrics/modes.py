@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh
 
-from gan_jax import parallel
+from gan_jax.parallel import devices
 from gan_jax.metrics import batching
 
 
@@ -46,10 +46,10 @@ def _close_pairs_fn(mesh: Mesh):
 def near_duplicate_pairs(features, threshold: float, mesh: Mesh | None = None,
                          block: int = 1024) -> int:
   """Number of unordered pairs i < j with |f_i - f_j| <= threshold."""
-  mesh = mesh or parallel.make_mesh()
+  mesh = mesh or devices.make_mesh()
   features = np.asarray(features, np.float32)
   fn = _close_pairs_fn(mesh)
-  rep = parallel.replicated(mesh)
+  rep = devices.replicated(mesh)
   counts = batching.map_batched(
       fn, (features, np.arange(len(features), dtype=np.int32)), block, mesh,
       jax.device_put(features, rep), jax.device_put(np.float32(threshold ** 2), rep))

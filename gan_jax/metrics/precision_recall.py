@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh
 
-from gan_jax import parallel
+from gan_jax.parallel import devices
 from gan_jax.metrics import batching
 
 
@@ -48,19 +48,19 @@ def _covered_fn(mesh: Mesh):
 
 def knn_radii(features, k: int = 3, mesh: Mesh | None = None, block: int = 1024) -> np.ndarray:
   """Squared distance from each feature to its k-th nearest other feature."""
-  mesh = mesh or parallel.make_mesh()
+  mesh = mesh or devices.make_mesh()
   if len(features) <= k:
     raise ValueError(f'k={k} nearest neighbours need more than {k} samples, got {len(features)}.')
   features = np.asarray(features, np.float32)
-  cols = jax.device_put(features, parallel.replicated(mesh))
+  cols = jax.device_put(features, devices.replicated(mesh))
   return batching.map_batched(_knn_fn(k, mesh), features, block, mesh, cols)
 
 
 def coverage_fraction(queries, supports, support_radii, mesh: Mesh | None = None,
                       block: int = 1024) -> float:
   """Fraction of `queries` inside at least one ball (supports[j], radius_j) (squared radii)."""
-  mesh = mesh or parallel.make_mesh()
-  rep = parallel.replicated(mesh)
+  mesh = mesh or devices.make_mesh()
+  rep = devices.replicated(mesh)
   inside = batching.map_batched(
       _covered_fn(mesh), np.asarray(queries, np.float32), block, mesh,
       jax.device_put(np.asarray(supports, np.float32), rep),
@@ -71,7 +71,7 @@ def coverage_fraction(queries, supports, support_radii, mesh: Mesh | None = None
 def precision_recall(fake, real, k: int = 3, mesh: Mesh | None = None,
                      real_radii: np.ndarray | None = None) -> tuple[float, float]:
   """(precision, recall) of generated vs real (N, D) features; `real_radii` may be cached."""
-  mesh = mesh or parallel.make_mesh()
+  mesh = mesh or devices.make_mesh()
   if real_radii is None:
     real_radii = knn_radii(real, k, mesh)
   precision = coverage_fraction(fake, real, real_radii, mesh)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import ml_collections
 
 from gan_jax import errors
-from gan_jax.config import get_config as base_config
+from gan_jax.config.base import get_config as base_config
 
 
 def lab_config(distribution: str) -> ml_collections.ConfigDict:

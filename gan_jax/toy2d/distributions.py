@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from gan_jax import config as config_lib
+from gan_jax.config import base as config_base
 from gan_jax import errors
 from gan_jax.registry import Registry
 
@@ -109,7 +109,7 @@ def _mixture(name, centres, std, description):
 
 
 def _require_positive(config, *keys):
-  config_lib.raise_failed(config, [(config.toy2d[k] > 0, f'toy2d.{k}', 'must be positive')
+  config_base.raise_failed(config, [(config.toy2d[k] > 0, f'toy2d.{k}', 'must be positive')
                                    for k in keys])
 
 

@@ -21,11 +21,11 @@ import ml_collections
 import numpy as np
 import optax
 
-from gan_jax import config as config_lib
+from gan_jax.config import base as config_base
 from gan_jax import errors
-from gan_jax import steps
+from gan_jax.core import steps
 from gan_jax.data.source import DatasetInfo
-from gan_jax.state import GANState
+from gan_jax.core.state import GANState
 from gan_jax.toy2d import distributions, metrics
 
 DATA_STREAM = 0x5EED      # folded into the state's key for the lab's batches
@@ -52,7 +52,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
       (t.plot_resolution >= 2, 'toy2d.plot_resolution', 'must be at least 2'),
       (t.animation in ('gif', 'none'), 'toy2d.animation', "must be 'gif' or 'none'"),
   ]
-  config_lib.raise_failed(config, checks)
+  config_base.raise_failed(config, checks)
 
 
 def next_stop(step: int, num_steps: int, periods) -> int:
@@ -91,12 +91,12 @@ class Lab:
 
   @classmethod
   def from_config(cls, config: ml_collections.ConfigDict) -> 'Lab':
-    from gan_jax import train  # pylint: disable=g-import-not-at-top  (train imports the data stack)
+    from gan_jax.training import setup as setup_lib  # pylint: disable=g-import-not-at-top  (train imports the data stack)
     validate(config)
     target = distributions.build(config)
     info = DatasetInfo(POINT_SHAPE, 0, (), 0, target.description)
     try:
-      setup = train.build_setup(config, info)
+      setup = setup_lib.build_setup(config, info)
     except errors.ConfigError as e:
       raise errors.ConfigError(f'{e} The 2D lab needs a model of 2D points: '
                                "config.model.name='mlp2d'.") from e

@@ -33,11 +33,12 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from gan_jax import config as config_lib
+from gan_jax.config import base as config_base
+from gan_jax.config import saved as saved_config
 from gan_jax import errors
-from gan_jax import optim
-from gan_jax import state as state_lib
-from gan_jax import train as train_lib
+from gan_jax.core import optim
+from gan_jax.core import state as state_lib
+from gan_jax.training import setup as setup_lib
 from gan_jax.toy2d import lab as lab_lib
 from gan_jax.viz import toy2d as viz
 
@@ -153,7 +154,7 @@ def plan(config: ml_collections.ConfigDict, grid: Sequence[tuple], num_seeds: in
     cfg = ml_collections.ConfigDict(config.to_dict())
     for key, value in setting.items():
       set_value(cfg, key, value)
-    config_lib.validate(cfg)
+    config_base.validate(cfg)
     lab_lib.validate(cfg)
     for net in ('g', 'd'):   # bad optimizer values fail here
       optim.build(cfg.optim[net], optim.updates_in_run(cfg.train, net))
@@ -187,7 +188,7 @@ def _programs(lab: lab_lib.Lab, group: Group):
   def init(seed, hp):
     g_tx, d_tx = txs(hp)
     return state_lib.create(lab.setup.gan, g_tx, d_tx, seed, use_ema,
-                            aux=train_lib.initial_aux(lab.setup.d_input, lab.setup.regularizer))
+                            aux=setup_lib.initial_aux(lab.setup.d_input, lab.setup.regularizer))
 
   cache = {}
 
@@ -215,7 +216,7 @@ def run_sweep(config: ml_collections.ConfigDict, grid: Sequence[tuple], num_seed
                              f'trainer is {config.trainer!r}. Start from configs/toy2d_*.py.')
   settings, configs, groups = plan(config, grid, num_seeds)
   os.makedirs(workdir, exist_ok=True)
-  config_lib.save_to_workdir(config, workdir)
+  saved_config.save_to_workdir(config, workdir)
   results = {}   # (setting, seed) -> final metrics
   histories = {}
   figures = {}

@@ -26,10 +26,10 @@ import jax
 import ml_collections
 import numpy as np
 
-from gan_jax import config as config_lib
-from gan_jax import loop
-from gan_jax import reporting
-from gan_jax.state import GANState
+from gan_jax.config import base as config_base
+from gan_jax.training import loop
+from gan_jax.training import reporting
+from gan_jax.core.state import GANState
 from gan_jax.toy2d import lab as lab_lib
 from gan_jax.viz import curves
 from gan_jax.viz import toy2d as viz
@@ -94,7 +94,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   refused unless `allow_config_change` (gan_jax.loop.check_resume).
   """
   run_start = time.perf_counter()
-  config_lib.validate(config)
+  config_base.validate(config)
   lab = lab_lib.Lab.from_config(config)
   setup, tc, t = lab.setup, config.train, config.toy2d
   # One device: the networks are tiny, and sweeps use vmap rather than devices.

@@ -11,88 +11,29 @@ save a checkpoint before stopping (`gan_jax.preemption`).
 
 from __future__ import annotations
 
-import dataclasses
-import functools
 import os
 import shlex
 import signal
-import sys
 import time
-from typing import Callable
 
 from absl import logging
 import jax
 import ml_collections
 import numpy as np
-import optax
 
-from gan_jax import augment
-from gan_jax import checkpoint as checkpoint_lib
-from gan_jax import config as config_lib
+from gan_jax.config import base as config_base
 from gan_jax import data as data_lib
-from gan_jax import distributed
+from gan_jax.parallel import hosts
 from gan_jax import errors
-from gan_jax import families
-from gan_jax import loop
-from gan_jax import losses as losses_lib
-from gan_jax import models as models_lib
-from gan_jax import optim
-from gan_jax import parallel
-from gan_jax import preemption
-from gan_jax import regularizers
-from gan_jax import reporting
-from gan_jax import sampling
-from gan_jax import state as state_lib
-from gan_jax import steps
+from gan_jax.training import loop
+from gan_jax.parallel import devices
+from gan_jax.training import preemption
+from gan_jax.training import reporting
+from gan_jax.generation import sampling
+from gan_jax.core import state as state_lib
 from gan_jax.data import pipeline
-from gan_jax.data.source import DatasetInfo
+from gan_jax.training import setup as setup_lib
 from gan_jax.viz import grids
-
-DATA_INFO_FILE = loop.DATA_INFO_FILE
-
-
-@dataclasses.dataclass(frozen=True)
-class Setup:
-  """Everything the config determines besides the data: models, loss, optimizers, D's extras."""
-  gan: models_lib.GANModels
-  loss: losses_lib.GANLoss
-  g_tx: optax.GradientTransformation
-  d_tx: optax.GradientTransformation
-  init_state: Callable[[], state_lib.GANState]
-  d_input: Callable | None = None        # config.augment: transforms of D's inputs
-  regularizer: Callable | None = None    # config.reg: penalties added to D's loss
-  step_maker: Callable | None = None     # config.model.family's (gan_jax.families)
-
-  def train_step(self, train_config: ml_collections.ConfigDict, mesh=None):
-    """The pure `step(state, batch) -> (state, metrics)` of this setup (not jitted).
-
-    With `mesh`, the batches the step draws itself (G's noise) are split over
-    its devices like the real batch (`parallel.batch_constraint`).
-    """
-    make = self.step_maker or steps.make_train_step
-    shard_batch = parallel.batch_constraint(mesh) if mesh is not None else None
-    return make(self.gan, self.loss, self.g_tx, self.d_tx, train_config,
-                d_input=self.d_input, regularizer=self.regularizer, shard_batch=shard_batch)
-
-
-def build_setup(config: ml_collections.ConfigDict, info: DatasetInfo) -> Setup:
-  gan = families.adapt_models(
-      config, models_lib.build(config.model, info.image_shape, info.num_classes))
-  tc = config.train
-  g_tx = optim.build(config.optim.g, optim.updates_in_run(tc, 'g'))
-  d_tx = optim.build(config.optim.d, optim.updates_in_run(tc, 'd'))
-  d_input, regularizer = augment.build(config.augment), regularizers.build(config.reg)
-  init_state = functools.partial(state_lib.create, gan, g_tx, d_tx, config.seed,
-                                 use_ema=config.train.ema_decay > 0,
-                                 aux=initial_aux(d_input, regularizer))
-  return Setup(gan, losses_lib.build(config.loss), g_tx, d_tx, init_state,
-               d_input, regularizer, families.step_maker(config))
-
-
-def initial_aux(d_input: augment.DInput, regularizer: regularizers.Regularize) -> dict:
-  """`state.aux` at step 0: the state of the transforms and regularisers that keep one."""
-  parts = {'augment': d_input.init_state(), 'reg': regularizer.init_state()}
-  return {part: value for part, value in parts.items() if value}
 
 
 def next_steps(workdir: str, step: int) -> str:
@@ -106,33 +47,6 @@ def next_steps(workdir: str, step: int) -> str:
           f'--grid={shlex.quote(os.path.join(workdir, "generated.png"))}')
 
 
-def restore_setup(workdir: str, step: int | None = None,
-                  checkpoint_subdir: str = 'checkpoints'):
-  """(config, setup, state) of a finished or running training workdir, on all devices."""
-  config = config_lib.load_from_workdir(workdir)
-  info = load_data_info(workdir)
-  setup = build_setup(config, info)
-  ckpt = checkpoint_lib.Checkpointer(os.path.join(workdir, checkpoint_subdir))
-  if ckpt.latest_step() is None:
-    raise errors.ConfigError(f'No checkpoint in {ckpt.directory}: the run has '
-                             'not saved one yet.')
-  sharding = parallel.replicated(parallel.make_mesh())
-  abstract = jax.tree.map(
-      lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding),
-      jax.eval_shape(setup.init_state))
-  try:
-    if step is None:
-      state, _ = ckpt.restore_newest_readable(
-          abstract, move_aside=False, say=lambda line: print(line, file=sys.stderr))
-    else:
-      state = ckpt.restore(abstract, step)
-  finally:
-    ckpt.close()
-  return config, setup, state
-
-
-load_data_info = loop.load_data_info
-
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
                        allow_config_change: bool = False) -> state_lib.GANState:
@@ -143,17 +57,17 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   with a different config (see `check_resume`) unless `allow_config_change`.
   """
   started = time.perf_counter()  # train.max_minutes counts from here
-  config_lib.validate(config)
-  distributed.initialize(config.distributed)
+  config_base.validate(config)
+  hosts.initialize(config.distributed)
   tc = config.train
-  mesh = parallel.make_mesh()
-  parallel.check_batch_size(tc.batch_size, mesh)
+  mesh = devices.make_mesh()
+  devices.check_batch_size(tc.batch_size, mesh)
   is_main = jax.process_index() == 0
 
   source = data_lib.build_source(config.data)
   info = source.info
-  setup = build_setup(config, info)
-  replicated = parallel.replicated(mesh)
+  setup = setup_lib.build_setup(config, info)
+  replicated = devices.replicated(mesh)
   with loop.TrainingRun(config, workdir, info, setup.init_state, replicated,
                         allow_config_change=allow_config_change, is_main=is_main) as run:
     state = run.state
@@ -193,7 +107,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
 TIME_BUDGET = -1  # _train_steps' stop value when train.max_minutes ran out
 
 
-def _train_steps(config, workdir: str, run: loop.TrainingRun, source, setup: Setup, mesh,
+def _train_steps(config, workdir: str, run: loop.TrainingRun, source, setup: setup_lib.Setup, mesh,
                  started: float):
   """The step loop from the run's start step; returns (state, stop, last step).
 
@@ -203,23 +117,23 @@ def _train_steps(config, workdir: str, run: loop.TrainingRun, source, setup: Set
   tc = config.train
   state, start_step, say, reporter = run.state, run.start_step, run.say, run.reporter
   is_main = jax.process_index() == 0
-  replicated = parallel.replicated(mesh)
+  replicated = devices.replicated(mesh)
   evaluate = None
   if config.eval.every:  # imported only when used: evaluation pulls in the metrics stack
-    from gan_jax.metrics import hook  # pylint: disable=g-import-not-at-top
+    from gan_jax.evaluation import periodic  # pylint: disable=g-import-not-at-top
     # Before the first step: loads what evaluation needs, so a missing file fails now.
-    evaluate = hook.PeriodicEvaluation(config, workdir, source, setup.gan, mesh, reporter)
+    evaluate = periodic.PeriodicEvaluation(config, workdir, source, setup.gan, mesh, reporter)
 
   batches = pipeline.batches(
       source, global_batch=tc.batch_size, n_disc=tc.n_disc, seed=config.seed,
       start_step=start_step, process_index=jax.process_index(),
       process_count=jax.process_count(), read_threads=config.data.read_threads,
       prefetch=config.data.prefetch)
-  batch_sharding = parallel.batch_sharded(mesh, batch_axis=1)
+  batch_sharding = devices.batch_sharded(mesh, batch_axis=1)
   train_step = jax.jit(
       setup.train_step(tc, mesh), in_shardings=(replicated, batch_sharding),
       out_shardings=(replicated, replicated), donate_argnums=0)
-  batch = parallel.global_batch(next(batches), mesh)
+  batch = devices.global_batch(next(batches), mesh)
   compile_start = time.perf_counter()
   train_step = train_step.lower(state, batch).compile()
   say(f'Compiled the train step in {time.perf_counter() - compile_start:.1f}s')
@@ -227,7 +141,7 @@ def _train_steps(config, workdir: str, run: loop.TrainingRun, source, setup: Set
   sample = sampling.make_sampler(setup.gan)
   grid_z, grid_labels, grid_cols = sampling.grid_latents(
       config.seed, setup.gan, config.sample.num, config.sample.per_class)
-  grid_z, grid_labels = parallel.replicate((grid_z, grid_labels), mesh)
+  grid_z, grid_labels = devices.replicate((grid_z, grid_labels), mesh)
 
   pending: list[dict] = []             # device metrics since the last log
   interval_start, interval_steps = time.perf_counter(), 0
@@ -245,7 +159,7 @@ def _train_steps(config, workdir: str, run: loop.TrainingRun, source, setup: Set
       # After SIGTERM/SIGINT, this step is logged and saved as if it were the last.
       stop = not last and signals.should_stop(step)
       if not (last or stop):  # dispatch is asynchronous: read the next batch while it runs
-        batch = parallel.global_batch(next(batches), mesh)
+        batch = devices.global_batch(next(batches), mesh)
       reporter.advance(1)
       run.poll()  # a background save that failed stops the run here
 
@@ -265,7 +179,7 @@ def _train_steps(config, workdir: str, run: loop.TrainingRun, source, setup: Set
         run.save(step, state)
 
       if loop.due(step, tc.sample_every, last):  # all processes run G; process 0 writes
-        images = parallel.to_host(sample(state.sampling_variables(), grid_z, grid_labels))
+        images = devices.to_host(sample(state.sampling_variables(), grid_z, grid_labels))
         if is_main:
           grids.save_grid(images, os.path.join(workdir, 'samples', f'step_{step:07d}.png'),
                           grid_cols)

@@ -30,12 +30,12 @@ import jax
 import ml_collections
 import numpy as np
 
-from gan_jax import checkpoint as checkpoint_lib
-from gan_jax import config as config_lib
+from gan_jax.training import checkpoint as checkpoint_lib
+from gan_jax.config import saved as saved_config
 from gan_jax import errors
-from gan_jax import parallel
-from gan_jax import preflight
-from gan_jax import reporting
+from gan_jax.parallel import devices
+from gan_jax.training import preflight
+from gan_jax.training import reporting
 from gan_jax.data.source import DatasetInfo
 
 DATA_INFO_FILE = 'data_info.json'
@@ -121,9 +121,9 @@ def check_resume(config: ml_collections.ConfigDict, info: DatasetInfo, workdir: 
   path = os.path.join(workdir, 'config.json')
   if not os.path.exists(path):
     return []
-  saved = config_lib.load_from_workdir(workdir)
+  saved = saved_config.load_from_workdir(workdir)
   changes = [f'  {key}: {old!r} -> {new!r}'
-             for key, old, new in config_lib.resume_conflicts(saved, config)]
+             for key, old, new in saved_config.resume_conflicts(saved, config)]
   data_path = os.path.join(workdir, DATA_INFO_FILE)
   if os.path.exists(data_path):
     old_info = load_data_info(workdir)
@@ -141,7 +141,7 @@ def check_resume(config: ml_collections.ConfigDict, info: DatasetInfo, workdir: 
       '(train_and_evaluate(..., allow_config_change=True)) to resume with the new '
       'values. The checkpoints and config.json were left as they are. Keys that may '
       'change on resume: '
-      f'{", ".join(config_lib.RESUMABLE_KEYS)}.')
+      f'{", ".join(saved_config.RESUMABLE_KEYS)}.')
 
 
 class TrainingRun:
@@ -198,9 +198,9 @@ class TrainingRun:
           f'of this config ({type(e).__name__}: {str(e)[:500]}). A changed model, '
           'optimizer or EMA setting cannot resume: use a new --workdir.') from e
     self.start_step = int(self.state.step)
-    parallel.sync_processes('workdir checked')  # every process read config.json
+    devices.sync_processes('workdir checked')  # every process read config.json
     if self.is_main:
-      config_lib.save_to_workdir(self.config, self.workdir)
+      saved_config.save_to_workdir(self.config, self.workdir)
       write_json(os.path.join(self.workdir, DATA_INFO_FILE), self.info.to_dict())
     # Cuts metrics.jsonl and TensorBoard back to the restored step.
     self.reporter = reporting.Reporter(self.workdir, self.start_step, tc.num_steps, self.is_main)

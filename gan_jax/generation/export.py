@@ -1,9 +1,10 @@
 """Generated datasets: a trained run's samples streamed batch by batch, and written as class folders of PNGs.
 
-`generate_batches` draws from a restored run one batch at a time;
-`write_folder` writes them as one subfolder per class (flat when
-unconditional) plus manifest.json, so any size costs one batch of memory.
-The `gan_jax.generate` command line and the augmentation study use both.
+`generate_batches` draws from a restored run (`training.setup.restore_setup`)
+one batch at a time; `write_folder` writes them as one subfolder per class
+(flat when unconditional) plus manifest.json, so any size costs one batch of
+memory. The `gan_jax.generate` command line and the augmentation study use
+both.
 """
 
 from __future__ import annotations
@@ -19,11 +20,6 @@ from gan_jax import errors
 MANIFEST_FILE = 'manifest.json'
 
 
-def _restore(workdir: str, step: int | None):
-  from gan_jax import train  # pylint: disable=g-import-not-at-top  (slow: JAX)
-  return train.restore_setup(workdir, step)
-
-
 def generate_batches(setup, state, num: int, seed: int = 0, label: int | None = None,
                      batch_size: int = 256, per_class: bool = False):
   """Yields (uint8 images, int32 labels) batch by batch: `num` images, or `num` per class.
@@ -32,7 +28,7 @@ def generate_batches(setup, state, num: int, seed: int = 0, label: int | None = 
   folded with the class first -- so a batch never depends on the others.
   """
   import jax  # pylint: disable=g-import-not-at-top
-  from gan_jax import sampling  # pylint: disable=g-import-not-at-top
+  from gan_jax.generation import sampling  # pylint: disable=g-import-not-at-top
 
   if num < 1:
     raise errors.ConfigError(f'--num must be at least 1, got {num}.')
@@ -68,14 +64,15 @@ def class_folder_names(class_names, num_classes: int) -> list[str]:
   return [f'{i:0{width}d}' + (f'_{names[i]}' if names else '') for i in range(num_classes)]
 
 
-def write_folder(workdir: str, out_dir: str, num: int, seed: int = 0,
-                 label: int | None = None, batch_size: int = 256,
-                 step: int | None = None, per_class: bool = False) -> dict:
-  """Writes PNGs (a subfolder per class) and manifest.json into `out_dir`; returns the manifest."""
+def write_folder(out_dir: str, setup, state, info, num: int, seed: int = 0,
+                 label: int | None = None, batch_size: int = 256, per_class: bool = False,
+                 provenance: dict | None = None) -> dict:
+  """Writes PNGs (a subfolder per class) and manifest.json into `out_dir`; returns the manifest.
+
+  `setup` and `state` are a restored run's, `info` its data's DatasetInfo;
+  `provenance` (the workdir, the config) is copied into the manifest.
+  """
   from PIL import Image  # pylint: disable=g-import-not-at-top
-  config, setup, state = _restore(workdir, step)
-  from gan_jax import train  # pylint: disable=g-import-not-at-top
-  info = train.load_data_info(workdir)
   num_classes = setup.gan.num_classes
   folders = class_folder_names(info.class_names, num_classes) if num_classes else []
   if os.path.exists(os.path.join(out_dir, MANIFEST_FILE)) or (
@@ -95,7 +92,7 @@ def write_folder(workdir: str, out_dir: str, num: int, seed: int = 0,
       Image.fromarray(pixels).save(os.path.join(sub, f'{written:07d}.png'))
       written += 1
   manifest = {
-      'workdir': os.path.abspath(workdir), 'checkpoint_step': int(state.step),
+      **(provenance or {}), 'checkpoint_step': int(state.step),
       'seed': seed, 'num_images': written, 'per_class': per_class, 'label': label,
       'sampled_from': 'ema' if state.ema else 'generator',
       'image_shape': list(info.image_shape), 'class_names': list(info.class_names),
@@ -103,7 +100,6 @@ def write_folder(workdir: str, out_dir: str, num: int, seed: int = 0,
       'counts': ({f: c for f, c in zip(folders, counts)} if num_classes else
                  {'.': counts[0]}),
       'created': time.strftime('%Y-%m-%dT%H:%M:%S'),
-      'config': config.to_dict(),
   }
   with open(os.path.join(out_dir, MANIFEST_FILE), 'w') as f:
     json.dump(manifest, f, indent=2)

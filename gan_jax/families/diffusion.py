@@ -28,9 +28,9 @@ import numpy as np
 import optax
 
 from gan_jax import errors
-from gan_jax import precision
-from gan_jax.state import GANState, NetState, update_ema
-from gan_jax.steps import images_to_float
+from gan_jax.core import precision
+from gan_jax.core.state import GANState, NetState, update_ema
+from gan_jax.core.steps import images_to_float
 
 SCHEDULES = ('linear', 'cosine')
 SAMPLERS = ('ancestral', 'ddim')

@@ -11,7 +11,6 @@ is an error rather than a silently ignored new field.
 
 from __future__ import annotations
 
-import json
 import os
 
 import ml_collections
@@ -37,7 +36,7 @@ def get_config() -> ml_collections.ConfigDict:
   """Returns the base config: every key, and the MNIST report's small DCGAN on bundled digits."""
   config = ml_collections.ConfigDict()
   config.seed = 0
-  config.trainer = 'image'  # image | toy2d: the training loop, see gan_jax.trainers.TRAINERS
+  config.trainer = 'image'  # image | toy2d: the training loop, see gan_jax.training.trainers.TRAINERS
 
   config.data = ml_collections.ConfigDict(dict(
       source='digits',      # digits | idx | folder | tfds | stacked_mnist | toy2d (2D points, with trainer='toy2d')
@@ -217,112 +216,6 @@ def get_config() -> ml_collections.ConfigDict:
 
   config.lock()
   return config
-
-
-# Keys that may differ between a workdir's config.json and the config that
-# resumes it: how long to run, how often to report, what to evaluate, where the
-# data and the processes are, and the compute dtype (checkpoints are float32
-# either way). Any other change would silently alter the experiment (the
-# data order, the model, the optimisation) and needs --allow_config_change.
-RESUMABLE_KEYS = ('train.num_steps', 'train.max_minutes', 'train.log_every',
-                  'train.sample_every', 'train.checkpoint_every', 'train.keep_checkpoints',
-                  'train.compute_dtype', 'data.path',
-                  'data.read_threads', 'data.prefetch', 'sample.num',
-                  'sample.per_class', 'eval.*', 'distributed.*')
-
-
-def from_sibling(config_file: str, name: str, *args) -> ml_collections.ConfigDict:
-  """`get_config(*args)` of the config file NAME in the directory of `config_file`.
-
-  For a config built on another: pass your `__file__`. Loading by path keeps
-  configs/ a plain folder that works from any working directory.
-  """
-  return _get_config(os.path.join(os.path.dirname(os.path.abspath(config_file)), name), *args)
-
-
-def load_file(spec: str) -> ml_collections.ConfigDict:
-  """The config of `PATH` or `PATH:PRESET`, as `--config=PATH:PRESET` gives it."""
-  path, _, preset = spec.partition(':') if not os.path.exists(spec) else (spec, '', '')
-  if not os.path.exists(path):
-    raise errors.ConfigError(f'Config file {path!r} does not exist (give PATH or PATH:PRESET).')
-  return _get_config(path, preset) if preset else _get_config(path)
-
-
-def _get_config(path: str, *args) -> ml_collections.ConfigDict:
-  import importlib.util  # pylint: disable=g-import-not-at-top
-  name = os.path.basename(path)[:-3]
-  spec = importlib.util.spec_from_file_location(f'gan_jax_config_{name}', path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config(*args)
-
-
-def _flatten(values: dict, prefix: str = '') -> dict:
-  flat = {}
-  for key, value in values.items():
-    if isinstance(value, dict):
-      flat.update(_flatten(value, f'{prefix}{key}.'))
-    else:
-      flat[f'{prefix}{key}'] = tuple(value) if isinstance(value, list) else value
-  return flat
-
-
-def _resumable(key: str) -> bool:
-  return any(key == k or (k.endswith('.*') and key.startswith(k[:-1]))
-             for k in RESUMABLE_KEYS)
-
-
-def resume_conflicts(saved: ml_collections.ConfigDict,
-                     new: ml_collections.ConfigDict) -> list[tuple[str, object, object]]:
-  """(key, saved value, new value) for every key outside RESUMABLE_KEYS that differs."""
-  old, cur = _flatten(saved.to_dict()), _flatten(new.to_dict())
-  return [(key, old.get(key), cur.get(key)) for key in sorted(set(old) | set(cur))
-          if old.get(key) != cur.get(key) and not _resumable(key)]
-
-
-def to_json(config: ml_collections.ConfigDict) -> str:
-  return json.dumps(config.to_dict(), indent=2, sort_keys=True)
-
-
-def from_json(text: str) -> ml_collections.ConfigDict:
-  """Rebuilds a config written by `to_json`, on top of the current defaults.
-
-  Keys added to the base since the run was written get their defaults; tuples
-  (which JSON stores as lists) come back as tuples.
-  """
-  config = get_config()
-  with config.unlocked():
-    _update(config, json.loads(text))
-  return config
-
-
-def _update(config: ml_collections.ConfigDict, values: dict) -> None:
-  for key, value in values.items():
-    if isinstance(value, dict) and key in config and isinstance(
-        config[key], ml_collections.ConfigDict):
-      _update(config[key], value)
-    elif key in config and isinstance(config[key], tuple):
-      config[key] = tuple(value)
-    else:
-      config[key] = value
-
-
-def load_from_workdir(workdir: str) -> ml_collections.ConfigDict:
-  path = os.path.join(workdir, 'config.json')
-  if not os.path.exists(path):
-    raise errors.ConfigError(
-        f'{path} does not exist: {workdir!r} is not a gan_jax workdir. Pass '
-        'the --workdir of a training run (python -m gan_jax.main ...).')
-  with open(path) as f:
-    return from_json(f.read())
-
-
-def save_to_workdir(config: ml_collections.ConfigDict, workdir: str) -> None:
-  path = os.path.join(workdir, 'config.json')
-  tmp = path + '.tmp'
-  with open(tmp, 'w') as f:
-    f.write(to_json(config) + '\n')
-  os.replace(tmp, path)
 
 
 def validate(config: ml_collections.ConfigDict) -> None:

@@ -50,7 +50,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-from gan_jax import augment
+from gan_jax.core import augment
 from gan_jax import errors
 from gan_jax.registry import Registry
 

@@ -20,9 +20,9 @@ import ml_collections
 import optax
 
 from gan_jax import errors
-from gan_jax import precision
-from gan_jax.state import GANState, NetState, update_ema
-from gan_jax.steps import images_to_float
+from gan_jax.core import precision
+from gan_jax.core.state import GANState, NetState, update_ema
+from gan_jax.core.steps import images_to_float
 
 LIKELIHOODS = ('bernoulli', 'gaussian')
 

@@ -1,4 +1,4 @@
-"""The registered evaluators: `config.eval.metrics` and `gan_jax.evaluate --metrics` pick them by name.
+"""The evaluators, registered by name (`config.eval.metrics`, `gan_jax.evaluate --metrics`), and running them.
 
 Inception (needs the converted FID weights): fid, kid, pr, and is (only with weights that
 have the logits: pytorch-fid's file).
@@ -11,11 +11,66 @@ Each returns {metric name: Metric}; every Metric carries its protocol.
 
 from __future__ import annotations
 
+import dataclasses
+import time
+from typing import Callable
+
 import numpy as np
 
 from gan_jax import errors
+from gan_jax.evaluation.context import Evaluation, SampleSet
 from gan_jax.metrics import frechet, inception_score, kid, modes, precision_recall
-from gan_jax.metrics.evaluation import Evaluation, Metric, SampleSet, register
+from gan_jax.registry import Registry
+
+@dataclasses.dataclass(frozen=True)
+class Metric:
+  value: float
+  protocol: str
+  higher_is_better: bool
+  extra: dict = dataclasses.field(default_factory=dict)   # e.g. std, counts
+
+  def to_dict(self) -> dict:
+    return {'value': self.value, **self.extra, 'protocol': self.protocol,
+            'higher_is_better': self.higher_is_better}
+
+
+@dataclasses.dataclass(frozen=True)
+class Evaluator:
+  fn: Callable                 # (Evaluation, SampleSet) -> {name: Metric}
+  description: str
+  needs: tuple[str, ...] = ()  # feature extractors it reads: 'inception', 'classifier'
+
+
+EVALUATORS: Registry[Evaluator] = Registry('evaluator', 'config.eval.metrics')
+
+
+def register(name: str, description: str, needs: tuple[str, ...] = ()):
+  def decorator(fn):
+    EVALUATORS.register(name)(Evaluator(fn, description, needs))
+    return fn
+  return decorator
+
+
+def prepare(ev: Evaluation, names) -> None:
+  """Loads the extractors and reference features that the evaluators `names` need.
+
+  Called before training starts, so that missing weights, a missing
+  classifier or unreadable reference data fail then, not at the first
+  evaluation hours later. Nothing is computed twice: the features are
+  cached for the evaluations that follow.
+  """
+  for name in dict.fromkeys(n for metric in names for n in EVALUATORS.get(metric).needs):
+    ev.reference_features(name)
+
+
+def run(ev: Evaluation, samples: SampleSet, names) -> dict:
+  """{metric name: Metric} of every evaluator in `names`, in order."""
+  results = {}
+  for name in names:
+    start = time.perf_counter()
+    results.update(EVALUATORS.get(name).fn(ev, samples))
+    ev.log(f'  {name}: {time.perf_counter() - start:.1f}s')
+  return results
 
 
 def _vs_reference(ev: Evaluation, samples: SampleSet, n: int, space: str) -> str:

@@ -1,59 +1,26 @@
-"""Evaluation of a run: samples, reference data, cached features, and evaluators looked up by name.
+"""What one evaluation loads once: the feature extractors, the reference data and its features, and sample sets.
 
 An `Evaluation` is built once per run (it holds the loaded feature extractors
 and the reference data) and scores any number of `SampleSet`s: the generator
-at some step, or real images (the floor). Evaluators are registered in
-`EVALUATORS` (`gan_jax.metrics.evaluators` defines them); each returns
-`Metric`s, every value carrying its protocol: how many samples, against which
-reference, in which feature space. Adding an evaluator never touches the
-training loop or the command line.
+at some step, or real images (the floor). The evaluators that score them
+are registered by name in `gan_jax.evaluation.evaluators`, which runs them on
+an `Evaluation` (`evaluators.run`).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import shutil
-import time
 from typing import Callable
 
 import jax
 import ml_collections
 import numpy as np
 
-from gan_jax import errors, parallel
+from gan_jax import errors
+from gan_jax.parallel import devices
 from gan_jax.data import pipeline
 from gan_jax.metrics import cache, extractors, weights_dir
-from gan_jax.registry import Registry
-
-
-@dataclasses.dataclass(frozen=True)
-class Metric:
-  value: float
-  protocol: str
-  higher_is_better: bool
-  extra: dict = dataclasses.field(default_factory=dict)   # e.g. std, counts
-
-  def to_dict(self) -> dict:
-    return {'value': self.value, **self.extra, 'protocol': self.protocol,
-            'higher_is_better': self.higher_is_better}
-
-
-@dataclasses.dataclass(frozen=True)
-class Evaluator:
-  fn: Callable                 # (Evaluation, SampleSet) -> {name: Metric}
-  description: str
-  needs: tuple[str, ...] = ()  # feature extractors it reads: 'inception', 'classifier'
-
-
-EVALUATORS: Registry[Evaluator] = Registry('evaluator', 'config.eval.metrics')
-
-
-def register(name: str, description: str, needs: tuple[str, ...] = ()):
-  def decorator(fn):
-    EVALUATORS.register(name)(Evaluator(fn, description, needs))
-    return fn
-  return decorator
 
 
 def reference_data_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
@@ -106,7 +73,7 @@ class Evaluation:
       source = data_lib.build_source(self.data_config)
     self.source = source
     self.info = source.info
-    self.mesh = mesh or parallel.make_mesh()
+    self.mesh = mesh or devices.make_mesh()
     self.log = log
     self._inception_weights = inception_weights
     self._classifier_path = self.ec.classifier
@@ -155,17 +122,6 @@ class Evaluation:
             f'{asked[1] or size} reference images: scoring {num} samples against {ref} '
             'reference images (the counts --real uses on this data, so the two compare; '
             '--num and --num_reference choose others).')
-
-  def prepare(self, names) -> None:
-    """Loads the extractors and reference features that the evaluators `names` need.
-
-    Called before training starts, so that missing weights, a missing
-    classifier or unreadable reference data fail then, not at the first
-    evaluation hours later. Nothing is computed twice: the features are
-    cached for the evaluations that follow.
-    """
-    for name in dict.fromkeys(n for metric in names for n in EVALUATORS.get(metric).needs):
-      self.reference_features(name)
 
   # --- feature extractors -----------------------------------------------------------
   def extractor(self, name: str) -> extractors.Extractor:
@@ -253,9 +209,9 @@ class Evaluation:
   # --- sample sets ------------------------------------------------------------------
   def generator_samples(self, gan, state, step: int) -> SampleSet:
     """G's samples (EMA weights when kept, BatchNorm in inference mode), seeded by config.eval.seed."""
-    from gan_jax import sampling  # pylint: disable=g-import-not-at-top
+    from gan_jax.generation import sampling  # pylint: disable=g-import-not-at-top
     from gan_jax.metrics import batching  # pylint: disable=g-import-not-at-top
-    variables = jax.device_put(state.sampling_variables(), parallel.replicated(self.mesh))
+    variables = jax.device_put(state.sampling_variables(), devices.replicated(self.mesh))
     if self._sampler is None or self._sampler[0] is not gan:  # compiled once per run
       self._sampler = (gan, batching.jit_batched(
           lambda zl, v: sampling.to_uint8(sampling.draw(gan, v, zl[0], zl[1])),
@@ -285,14 +241,3 @@ class Evaluation:
       return images, (labels if self.info.num_classes else None)
     return SampleSet(draw, f'real images of {self.info.description} outside the reference',
                      is_real=True)
-
-  # --- running ------------------------------------------------------------------------
-  def run(self, samples: SampleSet, names) -> dict:
-    """{metric name: Metric} of every evaluator in `names`, in order."""
-    from gan_jax.metrics import evaluators  # pylint: disable=g-import-not-at-top,unused-import
-    results = {}
-    for name in names:
-      start = time.perf_counter()
-      results.update(EVALUATORS.get(name).fn(self, samples))
-      self.log(f'  {name}: {time.perf_counter() - start:.1f}s')
-    return results

@@ -11,8 +11,9 @@ import time
 
 import jax
 
-from gan_jax.metrics import report
-from gan_jax.metrics.evaluation import Evaluation
+from gan_jax.evaluation import evaluators
+from gan_jax.evaluation import report
+from gan_jax.evaluation.context import Evaluation
 
 
 class PeriodicEvaluation:
@@ -30,14 +31,14 @@ class PeriodicEvaluation:
     self.reporter = reporter
     self.names = report.metric_names(config.eval.metrics)
     self.evaluation = Evaluation(config, source, mesh, log=reporter.message)
-    self.evaluation.prepare(self.names)   # missing weights or classifier: fail before step 1
+    evaluators.prepare(self.evaluation, self.names)   # missing weights or classifier: fail before step 1
     self.best = (report.BestCheckpoint(workdir, config.eval.best_metric)
                  if config.eval.best_metric else None)
 
   def __call__(self, step: int, state) -> float:
     start = time.perf_counter()
     samples = self.evaluation.generator_samples(self.gan, state, step)
-    results = self.evaluation.run(samples, self.names)
+    results = evaluators.run(self.evaluation, samples, self.names)
     seconds = time.perf_counter() - start
     if jax.process_index() == 0:
       report.write_json(self.workdir, f'step_{step}.json', report.full_record(

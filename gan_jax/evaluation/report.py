@@ -16,7 +16,7 @@ import time
 from typing import Iterable
 
 from gan_jax import errors
-from gan_jax.metrics.evaluation import EVALUATORS, Metric
+from gan_jax.evaluation.evaluators import EVALUATORS, Metric
 
 EVAL_DIR = 'eval'
 BEST_SUBDIR = 'checkpoints_best'
@@ -24,7 +24,6 @@ BEST_SUBDIR = 'checkpoints_best'
 
 def metric_names(value) -> list[str]:
   """Evaluator names from a tuple or a comma-separated string, checked against the registry."""
-  from gan_jax.metrics import evaluators  # pylint: disable=g-import-not-at-top,unused-import
   items = [value] if isinstance(value, str) else list(value)
   names = [p.strip() for item in items for p in str(item).split(',') if p.strip()]
   for name in names:

@@ -38,14 +38,14 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
-from gan_jax import augment as augment_lib
+from gan_jax.core import augment as augment_lib
 from gan_jax import errors
-from gan_jax import losses as losses_lib
-from gan_jax import regularizers as regularizers_lib
-from gan_jax import precision
-from gan_jax.losses import GANLoss
+from gan_jax.core import losses as losses_lib
+from gan_jax.core import regularizers as regularizers_lib
+from gan_jax.core import precision
+from gan_jax.core.losses import GANLoss
 from gan_jax.models import GANModels, split_output
-from gan_jax.state import GANState, NetState, update_ema
+from gan_jax.core.state import GANState, NetState, update_ema
 
 
 def images_to_float(images: jax.Array) -> jax.Array:

@@ -19,13 +19,13 @@ import os
 
 import ml_collections
 
-from gan_jax import config as config_lib
+from gan_jax.config import base as config_base
 
 QUICKSTART_CONFIG_PATH = os.path.abspath(__file__)
 
 
 def get_config() -> ml_collections.ConfigDict:
-  config = config_lib.get_config()
+  config = config_base.get_config()
   config.model.width_scale = 2.0
   config.optim.g.lr = 2e-3
   config.train.num_steps = 2500

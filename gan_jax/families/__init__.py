@@ -16,7 +16,7 @@ import numpy as np
 import ml_collections
 
 from gan_jax import errors
-from gan_jax import steps
+from gan_jax.core import steps
 from gan_jax.registry import Registry
 
 FAMILIES = Registry('model family', 'config.model.family')
@@ -39,7 +39,7 @@ def _gan(config):
 
 @register('vae', models=('vae',))
 def _vae(config):
-  from gan_jax import vae  # pylint: disable=g-import-not-at-top
+  from gan_jax.families import vae  # pylint: disable=g-import-not-at-top
   vae.check_config(config)
   return functools.partial(vae.make_train_step, beta=config.vae.beta,
                            likelihood=config.vae.likelihood, sigma=config.vae.sigma)
@@ -47,7 +47,7 @@ def _vae(config):
 
 @register('ddpm', models=('ddpm_unet',))
 def _ddpm(config):
-  from gan_jax import diffusion  # pylint: disable=g-import-not-at-top
+  from gan_jax.families import diffusion  # pylint: disable=g-import-not-at-top
   diffusion.check_config(config.ddpm)
   return functools.partial(diffusion.make_train_step, ddpm=config.ddpm)
 
@@ -56,7 +56,7 @@ def adapt_models(config: ml_collections.ConfigDict, gan):
   """The family's view of the built models (identity but for the DDPM)."""
   if config.model.family != 'ddpm':
     return gan
-  from gan_jax import diffusion  # pylint: disable=g-import-not-at-top
+  from gan_jax.families import diffusion  # pylint: disable=g-import-not-at-top
   diffusion.check_config(config.ddpm)
   gan = dataclasses.replace(gan, latent_dim=int(np.prod(gan.image_shape)))
   return dataclasses.replace(gan, sampler=diffusion.make_sampler(gan, config.ddpm))

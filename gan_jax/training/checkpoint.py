@@ -40,8 +40,8 @@ from jax.experimental import multihost_utils
 import orbax.checkpoint as ocp
 
 from gan_jax import errors
-from gan_jax import integrity
-from gan_jax import parallel
+from gan_jax.training import integrity
+from gan_jax.parallel import devices
 
 STATE_ITEM = 'default'   # orbax's name for a manager's single item: older checkpoints have only it
 DIGEST_ITEM = 'digest'
@@ -246,10 +246,10 @@ class Checkpointer:
     while os.path.exists(target):
       n += 1
       target = f'{source}{CORRUPT_SUFFIX}-{n}'
-    parallel.sync_processes(f'move aside {step}')  # every process has finished reading it
+    devices.sync_processes(f'move aside {step}')  # every process has finished reading it
     if jax.process_index() == 0:
       os.rename(source, target)
-    parallel.sync_processes(f'moved aside {step}')
+    devices.sync_processes(f'moved aside {step}')
     return target
 
   def restore_or_init(self, init_fn: Callable[[], Any], sharding: jax.sharding.Sharding,

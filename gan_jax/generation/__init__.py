@@ -1,0 +1,1 @@
+"""Drawing from a trained generator: fixed-noise grids, batches, and generated datasets on disk."""

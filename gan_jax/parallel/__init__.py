@@ -1,0 +1,1 @@
+"""Spreading work over devices and hosts: the data-parallel mesh and multi-host start-up."""
