@@ -86,9 +86,10 @@ one D and one G update per step, one step per chunk, one round, eager PyTorch on
 metric, which needs no download): it checks the machinery, not speed
 (tests/test_accelerator_suite.py).
 
-The parts, in benchmarks/accelerator/: `budget` (the clock and the stop on a
-signal), `device`, `peaks` (the chip table, TFLOP/s and MFU), `runners` (the
-timed steps), `measure` (steps 2 and 3), `sprint` (step 4), `report` (the files).
+The parts, in benchmarks/accelerator/: `options` (what a run does, one field
+per flag), `budget` (the clock and the stop on a signal), `device`, `peaks`
+(the chip table, TFLOP/s and MFU), `runners` (the timed steps), `measure`
+(steps 2 and 3), `sprint` (step 4), `report` (the files).
 """
 
 from __future__ import annotations
@@ -107,6 +108,7 @@ import sys  # noqa: E402
 from benchmarks.accelerator.budget import Budget, StopRequest, Stopped  # noqa: E402
 from benchmarks.accelerator.device import device_info, utc_now  # noqa: E402
 from benchmarks.accelerator.measure import Measurer  # noqa: E402
+from benchmarks.accelerator.options import Options  # noqa: E402
 from benchmarks.accelerator.report import JSON_NAME, MD_NAME, write_report  # noqa: E402
 from benchmarks.accelerator.runners import DTYPES, KNOWN_MODELS  # noqa: E402
 from benchmarks.accelerator.sprint import Sprint  # noqa: E402
@@ -117,47 +119,6 @@ from benchmarks.accelerator.sprint import Sprint  # noqa: E402
 # the smoke times nothing. An unknown XLA flag is fatal: revisit on a jaxlib upgrade.
 SMOKE_XLA_FLAGS = ('--xla_backend_optimization_level=0', '--xla_llvm_disable_expensive_passes=true',
                    '--xla_cpu_use_fusion_emitters=false')
-
-
-@dataclasses.dataclass
-class Options:
-  out: str
-  budget: float = 480.0
-  models: tuple = ('dcgan32', 'dcgan64', 'sngan32', 'resnet18d')
-  batch_sizes: tuple = (64, 256)
-  dtypes: tuple = DTYPES
-  repeats: int = 3
-  chunk_seconds: float = 1.0
-  torch: bool = True
-  torch_compile: bool = True
-  scaling: bool = True
-  scaling_model: str = ''
-  scaling_batch: int = 64
-  sprint_data: str = ''
-  sprint_config: str = 'configs/cgan_cifar10.py'
-  sprint_workdir: str = ''
-  sprint_reserve: float = 180.0
-  sprint_eval_num: int = 10_000
-  sprint_metrics: str = ''
-  sprint_steps: int = 0
-  inception_weights: str = ''
-  smoke: bool = False
-  # Set by --smoke (or by hand): model widths, D updates per step, steps per chunk.
-  width_scale: float = 1.0
-  n_disc: int = 0                 # 0: the config's
-  n_gen: int = 0                  # 0: the config's
-  fixed_chunk_steps: int = 0      # > 0: exactly this many steps per chunk
-  command: str = ''
-
-  @classmethod
-  def smoke_defaults(cls, out: str, **explicit) -> 'Options':
-    """The --smoke options; keyword arguments are the flags given explicitly, which win."""
-    values = dict(out=out, smoke=True, batch_sizes=(4,), repeats=1, torch_compile=False,
-                  width_scale=1 / 16, n_disc=1, n_gen=1, fixed_chunk_steps=1, scaling_batch=2,
-                  sprint_eval_num=16, sprint_metrics='probe', sprint_steps=4,
-                  sprint_reserve=0.0)
-    values.update(explicit)
-    return cls(**values)
 
 
 class Suite:

@@ -105,7 +105,8 @@ def _jax_worker(conn, model: str, opts: dict):
       config.model, shape, 0)
   g_tx = optim.build(config.optim.g, tc.num_steps * tc.n_gen)
   d_tx = optim.build(config.optim.d, tc.num_steps * tc.n_disc)
-  step = steps.make_train_step(gan, losses.build(config.loss), g_tx, d_tx, tc)
+  step = steps.make_train_step(gan, losses.build(config.loss), g_tx, d_tx,
+                               steps.StepSpec.from_config(tc))
   rng = np.random.default_rng(0)
   k = max(opts['scan_steps'], 1)
 

@@ -1,6 +1,6 @@
 """CPU time of one train step for given configs (the VAE and DDPM configs' docstrings quote it).
 
-  python -m benchmarks.family_step_time configs/cvae_mnist.py configs/ddpm_mnist.py ...
+  python -m benchmarks.family_step_time configs/cvae.py:mnist configs/ddpm.py:mnist ...
 
 Runs each config's real jitted train step at its own batch size on synthetic
 uint8 batches (no data loading) and prints the best of `--rounds` rounds of
@@ -9,7 +9,6 @@ uint8 batches (no data loading) and prints the best of `--rounds` rounds of
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import time
 
@@ -17,19 +16,13 @@ from absl import app, flags
 import jax
 import numpy as np
 
+from gan_jax.config import files as config_files
 from gan_jax.training import setup as setup_lib
 from gan_jax.data.source import DatasetInfo
 
 flags.DEFINE_integer('steps', 3, 'Steps per timed round.')
 flags.DEFINE_integer('rounds', 2, 'Timed rounds; the best is reported.')
 FLAGS = flags.FLAGS
-
-
-def _config(path: str):
-  spec = importlib.util.spec_from_file_location(os.path.basename(path)[:-3], path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config()
 
 
 def step_seconds(config, steps: int, rounds: int) -> float:
@@ -58,7 +51,7 @@ def step_seconds(config, steps: int, rounds: int) -> float:
 def main(argv):
   print(f'load average {os.getloadavg()[0]:.1f}; {os.cpu_count()} cores')
   for path in argv[1:]:
-    config = _config(path)
+    config = config_files.load_file(path)
     seconds = step_seconds(config, FLAGS.steps, FLAGS.rounds)
     print(f'{path}: batch {config.train.batch_size}, {seconds * 1000:.0f} ms/step', flush=True)
 

@@ -41,7 +41,8 @@ def _step(variant: str):
   info = DatasetInfo((32, 32, 3), 10, tuple('0123456789'), 1000, 'synthetic')
   setup = setup_lib.build_setup(config, info)
   lazy = 'mask' if variant == 'lazy, mask' else 'cond'
-  fn = steps.make_train_step(setup.gan, setup.loss, setup.g_tx, setup.d_tx, config.train,
+  fn = steps.make_train_step(setup.gan, setup.loss, setup.g_tx, setup.d_tx,
+                             steps.StepSpec.from_config(config.train),
                              regularizer=regularizers.build(config.reg, lazy=lazy))
   state = setup.init_state()
   rng = np.random.default_rng(0)

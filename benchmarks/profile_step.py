@@ -68,7 +68,8 @@ def main(_):
                      tuple(str(i) for i in range(FLAGS.num_classes)), 1000, 'synthetic')
   setup = setup_lib.build_setup(config, info)
   step = jax.jit(steps.make_train_step(setup.gan, setup.loss, setup.g_tx, setup.d_tx,
-                                       config.train), donate_argnums=0)
+                                       steps.StepSpec.from_config(config.train)),
+                 donate_argnums=0)
   tc = config.train
   rng = np.random.default_rng(0)
   batch = jax.device_put({

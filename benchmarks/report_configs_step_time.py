@@ -1,6 +1,6 @@
 """Time per training step of the reference-report configs at full size, on random in-memory data.
 
-  python -m benchmarks.report_configs_step_time [--configs=a.py,b.py] [--steps=3]
+  python -m benchmarks.report_configs_step_time [--configs=a.py,b.py:PRESET] [--steps=3]
 
 For each config: builds its models, optimizers and train step exactly as
 training does (config batch size, n_disc, n_gen, augmentation), compiles it,
@@ -23,24 +23,18 @@ import jax
 import numpy as np
 
 from gan_jax.config import base as config_base
+from gan_jax.config import files as config_files
 from gan_jax.training import setup as setup_lib
 from gan_jax.data.source import DatasetInfo
 
 FLAGS = flags.FLAGS
-flags.DEFINE_list('configs', ['dcgan_cifar10_dog.py', 'dcgan_celeba.py',
+flags.DEFINE_list('configs', ['dcgan_cifar10_class.py:dog', 'dcgan_celeba.py',
                               'gan_cifar10_resnet18d.py', 'cgan_cifar10_resnet18d.py',
-                              'dcgan64_folder.py'], 'Config files in configs/.')
+                              'dcgan64_folder.py'],
+                  'Config files in configs/, each NAME.py or NAME.py:PRESET.')
 flags.DEFINE_integer('steps', 3, 'Timed steps per config.')
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def _load(name):
-  import importlib.util  # pylint: disable=g-import-not-at-top
-  spec = importlib.util.spec_from_file_location('cfg', os.path.join(REPO_ROOT, 'configs', name))
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config()
 
 
 def time_config(config, steps: int) -> tuple[float, float, float]:
@@ -74,7 +68,8 @@ def main(argv):
   del argv
   for name in FLAGS.configs:
     load = os.getloadavg()[0]
-    compile_s, wall, cpu = time_config(_load(name), FLAGS.steps)
+    config = config_files.load_file(os.path.join(REPO_ROOT, 'configs', name))
+    compile_s, wall, cpu = time_config(config, FLAGS.steps)
     print(f'{name}: {wall:.2f} s/step wall, {cpu:.2f} CPU-s/step '
           f'(compile {compile_s:.0f}s; load average {load:.1f} before, '
           f'{os.getloadavg()[0]:.1f} after; {jax.devices()[0].platform})', flush=True)

@@ -12,14 +12,18 @@ Data: TFDS `mnist`, prepared once on a machine with internet access
 (`tfds build mnist --file_format=array_record --data_dir=DIR`, then
 --config.data.path=DIR). The raw IDX files work too, with no TFDS step:
   --config.data.source=idx --config.data.path=DIR_WITH_IDX_FILES
+
+Presets (`--config=configs/dcgan_mnist.py:PRESET`), D-input augmentation for
+a few hundred digits; experiments/RESULTS.md, "Small datasets", measures each
+on 100 and 1,000 digits:
+  diffaugment  DiffAugment on every image D sees.
+  ada          adaptive discriminator augmentation, with the paper's kimg 500
+               and target 0.6.
 """
 
 from gan_jax import errors
 from gan_jax.config.base import get_config as base_config
 
-# Small-data presets (--config=configs/dcgan_mnist.py:NAME): D-input
-# augmentation for a few hundred digits; experiments/RESULTS.md, "Small
-# datasets", measures each on 100 and 1,000 digits.
 PRESETS = ('diffaugment', 'ada')
 
 

@@ -26,7 +26,7 @@ WORKDIR/accuracy.png (the figure) and WORKDIR/samples_GENERATOR.png.
 
   python -m experiments.augment --workdir=runs/augment_mnist_k10 \
       --data_source=idx --data_path=../shared/data/mnist --per_class=10 \
-      --generators=cgan:configs/dcgan_mnist.py,cvae:configs/cvae_mnist.py \
+      --generators=cgan:configs/dcgan_mnist.py,cvae:configs/cvae.py:mnist \
       --gen_steps=1500,3000 --synthetic_per_class=500 --seeds=0,1,2
 
 Re-running resumes: finished generator runs are not retrained.
@@ -59,7 +59,7 @@ def define_flags():
   flags.DEFINE_integer('per_class', 10, 'K: real labelled images per class.')
   flags.DEFINE_integer('synthetic_per_class', 500, 'M: generated (and classic-augmented) images per class.')
   flags.DEFINE_integer('num_test', 5000, 'Held-out real test images (a fixed seeded subset).')
-  flags.DEFINE_list('generators', ['cgan:configs/dcgan_mnist.py', 'cvae:configs/cvae_mnist.py'],
+  flags.DEFINE_list('generators', ['cgan:configs/dcgan_mnist.py', 'cvae:configs/cvae.py:mnist'],
                     'NAME:CONFIG_FILE pairs; each is trained class-conditionally.')
   flags.DEFINE_list('gen_steps', ['1500'], 'Training steps per generator (one value for all, or one each).')
   flags.DEFINE_integer('gen_batch', 64, 'Generator batch size.')

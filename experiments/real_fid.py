@@ -42,14 +42,8 @@ FLAGS = flags.FLAGS
 
 
 def _images(source: str, path: str, size: int, channels: int) -> np.ndarray:
-  from gan_jax.config import base as config_base  # pylint: disable=g-import-not-at-top
-  from gan_jax import data
   from gan_jax.data import pipeline  # pylint: disable=g-import-not-at-top
-  data_config = config_base.get_config().data
-  data_config.source, data_config.path = source, path
-  data_config.image_size, data_config.channels, data_config.split = size, channels, ''
-  src = data.build_source(data_config)
-  return np.asarray(pipeline.fetch(src, np.arange(len(src)))['image'], np.uint8)
+  return pipeline.read_all_images(source, path, size, channels)[0]
 
 
 class Study:

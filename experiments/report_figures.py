@@ -47,7 +47,11 @@ _A8_CURVES = (('d_loss_real', 'disc_real_loss'), ('d_loss_fake', 'disc_fake_loss
               ('g_loss', 'generate_loss'))
 _GD_CURVES = (('d_loss', 'D'), ('g_loss', 'G'))
 
-# Keyed by config file name. The reports' figures are missing from their
+_DOGS = ReportFigures('dcgan-cifar10-and-2d-visualisation-report.txt', (128,), _GD_CURVES,
+                      'figure 4 (generated dogs)')
+
+# Keyed by config file name, or NAME:PRESET where presets are different
+# figures (see figures_of). The reports' figures are missing from their
 # text; their captions and surrounding text say what they showed.
 FIGURES = {
     'dcgan_mnist': ReportFigures(
@@ -61,10 +65,9 @@ FIGURES = {
         'gan-cgan-cifar10-a8-report.txt', (1, 35, 50),
         _A8_CURVES + (('g_similarity_loss', 'mse_simuloss'),),
         'cGAN: loss plot with mse_simuloss, results at "Epoch 0", 35, 50, one class per image'),
-    'dcgan_cifar10_dog': ReportFigures(
-        'dcgan-cifar10-and-2d-visualisation-report.txt', (128,), _GD_CURVES,
-        'figure 4 (generated dogs)'),
-    'dcgan_cifar10_airplane': ReportFigures(
+    'dcgan_cifar10_class': _DOGS,             # no preset: dogs
+    'dcgan_cifar10_class:dog': _DOGS,
+    'dcgan_cifar10_class:airplane': ReportFigures(
         'dcgan-cifar10-and-2d-visualisation-report.txt', (128,), _GD_CURVES,
         'figure 5 (generated airplanes)'),
     'dcgan64_folder': ReportFigures(
@@ -75,6 +78,20 @@ FIGURES = {
         'CelebA faces (generated beside real) and "G_D_Loss" (G blue, D orange)'),
 }
 _DEFAULT = ReportFigures('', (), _GD_CURVES, 'no report figure: final samples and losses')
+
+
+def figures_of(name: str) -> ReportFigures:
+  """The figures of config NAME or NAME:PRESET.
+
+  A preset without an entry of its own has its file's figures, unless other
+  presets of that file have entries (then they are other figures: none).
+  """
+  stem = name.partition(':')[0]
+  if name in FIGURES:
+    return FIGURES[name]
+  if any(key.startswith(stem + ':') for key in FIGURES):
+    return _DEFAULT
+  return FIGURES.get(stem, _DEFAULT)
 
 
 def _examples(config):
@@ -146,7 +163,7 @@ def reproduce(config, workdir: str, name: str, epochs: Sequence[float] | None = 
   from gan_jax.training import reporting  # pylint: disable=g-import-not-at-top
   from gan_jax.generation import sampling
   from gan_jax.training import image as image_trainer
-  from gan_jax.training import loop
+  from gan_jax.training import resume
   from gan_jax.training import setup as setup_lib
   from gan_jax.viz import grids  # pylint: disable=g-import-not-at-top
 
@@ -154,7 +171,7 @@ def reproduce(config, workdir: str, name: str, epochs: Sequence[float] | None = 
     raise errors.ConfigError(
         'experiments.report_figures trains in stages, which would change a '
         "learning-rate schedule over train.num_steps; set lr_schedule='constant'.")
-  figures = FIGURES.get(name, _DEFAULT)
+  figures = figures_of(name)
   per_epoch = steps_per_epoch(config)
   if steps:
     stages = [(int(s), f'step_{int(s)}') for s in steps]
@@ -170,7 +187,7 @@ def reproduce(config, workdir: str, name: str, epochs: Sequence[float] | None = 
     grid = os.path.join(workdir, 'samples', f'step_{num_steps:07d}.png')
     written.append(shutil.copyfile(grid, os.path.join(figure_dir, f'samples_{tag}.png')))
 
-  info = loop.load_data_info(workdir)
+  info = resume.load_data_info(workdir)
   written.append(plot_report_curves(
       reporting.read_metrics(workdir), figures.curves, per_epoch,
       os.path.join(figure_dir, 'loss_curves.png'), f'{name} on {info.description}'))
@@ -200,8 +217,8 @@ def main(argv):
     raise app.UsageError(f'Unexpected arguments: {" ".join(argv[1:])}')
   if not FLAGS['verbosity'].present:
     logging.set_verbosity(logging.WARNING)
-  filename = config_flags.get_config_filename(FLAGS['config']).split(':')[0]
-  name = os.path.splitext(os.path.basename(filename))[0]
+  filename, _, preset = config_flags.get_config_filename(FLAGS['config']).partition(':')
+  name = os.path.splitext(os.path.basename(filename))[0] + (f':{preset}' if preset else '')
   try:
     paths = reproduce(FLAGS.config, FLAGS.workdir, name, FLAGS.epochs, FLAGS.steps)
   except errors.GanJaxError as e:

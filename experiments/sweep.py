@@ -1,6 +1,6 @@
 """Hyperparameter sweeps of the 2D lab: the report's Adam-b1 and learning-rate comparison, and more.
 
-  python -m experiments.sweep --config=configs/toy2d_sine.py \
+  python -m experiments.sweep --config=configs/toy2d.py:sine \
       --grid optim.g.b1=0.5,0.7 --grid optim.d.lr=1e-3,5e-2 --seeds 3 --workdir=runs/sweep_sine
 
 Every combination of the --grid values runs with --seeds seeds (config.seed,
@@ -24,7 +24,7 @@ from ml_collections import config_flags
 from gan_jax import cli, errors
 
 FLAGS = flags.FLAGS
-config_flags.DEFINE_config_file('config', None, 'A 2D-lab config file (configs/toy2d_*.py).',
+config_flags.DEFINE_config_file('config', None, 'A 2D-lab config file (configs/toy2d.py:TARGET).',
                                 lock_config=True)
 flags.DEFINE_multi_string('grid', [], 'KEY=V1,V2,...: values of one config key; repeat the '
                           'flag for more keys. Every combination runs.')

@@ -15,7 +15,6 @@ from __future__ import annotations
 import time
 
 from absl import flags
-from absl import logging
 
 from gan_jax import cli
 from gan_jax import errors
@@ -69,11 +68,8 @@ def _define_flags():
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise errors.ConfigError(f'Unexpected arguments: {" ".join(argv[1:])}')
+  cli.start(argv)
   FLAGS = flags.FLAGS  # pylint: disable=invalid-name
-  if not FLAGS['verbosity'].present:
-    logging.set_verbosity(logging.WARNING)
   run(FLAGS.workdir, FLAGS.what, step=FLAGS.step, seed=FLAGS.seed, num=FLAGS.num,
       heldout_split=FLAGS.heldout_split, classifier=FLAGS.classifier, out_dir=FLAGS.out)
 

@@ -56,6 +56,16 @@ def error_message(e: BaseException) -> str:
           'and report it with the command.')
 
 
+def start(argv) -> None:
+  """A command's first line: refuses stray arguments, and quiets library INFO logs (orbax's
+  would drown the progress lines) unless --verbosity was given."""
+  from absl import logging as absl_logging  # pylint: disable=g-import-not-at-top
+  if len(argv) > 1:
+    raise app.UsageError(f'Unexpected arguments: {" ".join(argv[1:])}')
+  if not flags.FLAGS['verbosity'].present:
+    absl_logging.set_verbosity(absl_logging.WARNING)
+
+
 def _guarded(main):
   def wrapped(argv):
     try:

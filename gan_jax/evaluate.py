@@ -13,12 +13,9 @@ from the run's `config.eval`; every number is printed with its protocol.
 from __future__ import annotations
 
 import os
-import sys
 import time
 
-from absl import app
 from absl import flags
-from absl import logging
 
 from gan_jax import cli, errors
 
@@ -101,18 +98,12 @@ def _define_flags():
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f'Unexpected arguments: {" ".join(argv[1:])}')
+  cli.start(argv)
   FLAGS = flags.FLAGS  # pylint: disable=invalid-name
-  if not FLAGS['verbosity'].present:
-    logging.set_verbosity(logging.WARNING)
-  try:
-    evaluate(FLAGS.workdir, FLAGS.metrics, num=FLAGS.num, num_reference=FLAGS.num_reference,
-             step=FLAGS.step, best=FLAGS.best, real=FLAGS.real, classifier=FLAGS.classifier,
-             inception_weights=FLAGS.inception_weights, reference_split=FLAGS.reference_split,
-             modes_num=FLAGS.modes_num, seed=FLAGS.seed)
-  except errors.GanJaxError as e:
-    sys.exit(f'error: {e}')
+  evaluate(FLAGS.workdir, FLAGS.metrics, num=FLAGS.num, num_reference=FLAGS.num_reference,
+           step=FLAGS.step, best=FLAGS.best, real=FLAGS.real, classifier=FLAGS.classifier,
+           inception_weights=FLAGS.inception_weights, reference_split=FLAGS.reference_split,
+           modes_num=FLAGS.modes_num, seed=FLAGS.seed)
 
 
 if __name__ == '__main__':

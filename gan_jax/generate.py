@@ -20,11 +20,8 @@ from __future__ import annotations
 
 import functools
 import os
-import sys
 
-from absl import app
 from absl import flags
-from absl import logging
 import numpy as np
 
 from gan_jax import cli, errors
@@ -105,38 +102,32 @@ def write_folder(workdir: str, out_dir: str, num: int, seed: int = 0,
                  label: int | None = None, batch_size: int = 256,
                  step: int | None = None, per_class: bool = False) -> dict:
   """Writes the run's samples as PNG class folders plus manifest.json (generation.export); returns the manifest."""
-  from gan_jax.training import loop, setup as setup_lib  # pylint: disable=g-import-not-at-top  (slow: JAX)
+  from gan_jax.training import resume, setup as setup_lib  # pylint: disable=g-import-not-at-top  (slow: JAX)
   config, setup, state = setup_lib.restore_setup(workdir, step)
   return export.write_folder(
-      out_dir, setup, state, loop.load_data_info(workdir), num, seed, label, batch_size,
+      out_dir, setup, state, resume.load_data_info(workdir), num, seed, label, batch_size,
       per_class, provenance={'workdir': os.path.abspath(workdir), 'config': config.to_dict()})
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f'Unexpected arguments: {" ".join(argv[1:])}')
-  if not FLAGS['verbosity'].present:
-    logging.set_verbosity(logging.WARNING)
-  try:
-    if _is_2d_run(FLAGS.workdir):
-      _write_points(generate_points(FLAGS.workdir, FLAGS.num, FLAGS.seed, FLAGS.batch_size,
-                                    FLAGS.step))
-      return
-    if _folder_output(FLAGS.out, FLAGS.format):
-      manifest = write_folder(FLAGS.workdir, FLAGS.out, FLAGS.num, FLAGS.seed, FLAGS.label,
-                              FLAGS.batch_size, FLAGS.step, FLAGS.per_class)
-      print(f'Wrote {manifest["num_images"]} PNG images from step '
-            f'{manifest["checkpoint_step"]} to {FLAGS.out} '
-            f'({len(manifest["counts"])} folder(s)); manifest in '
-            f'{os.path.join(FLAGS.out, export.MANIFEST_FILE)}')
-      return
-    if FLAGS.per_class:
-      raise errors.ConfigError('--per_class writes an image folder: give an --out ending '
-                               "in '/' (or --format=png).")
-    images, labels, step = generate(FLAGS.workdir, FLAGS.num, FLAGS.seed,
-                                    FLAGS.label, FLAGS.batch_size, FLAGS.step)
-  except errors.GanJaxError as e:
-    sys.exit(f'error: {e}')
+  cli.start(argv)
+  if _is_2d_run(FLAGS.workdir):
+    _write_points(generate_points(FLAGS.workdir, FLAGS.num, FLAGS.seed, FLAGS.batch_size,
+                                  FLAGS.step))
+    return
+  if _folder_output(FLAGS.out, FLAGS.format):
+    manifest = write_folder(FLAGS.workdir, FLAGS.out, FLAGS.num, FLAGS.seed, FLAGS.label,
+                            FLAGS.batch_size, FLAGS.step, FLAGS.per_class)
+    print(f'Wrote {manifest["num_images"]} PNG images from step '
+          f'{manifest["checkpoint_step"]} to {FLAGS.out} '
+          f'({len(manifest["counts"])} folder(s)); manifest in '
+          f'{os.path.join(FLAGS.out, export.MANIFEST_FILE)}')
+    return
+  if FLAGS.per_class:
+    raise errors.ConfigError('--per_class writes an image folder: give an --out ending '
+                             "in '/' (or --format=png).")
+  images, labels, step = generate(FLAGS.workdir, FLAGS.num, FLAGS.seed,
+                                  FLAGS.label, FLAGS.batch_size, FLAGS.step)
   out = FLAGS.out if FLAGS.out.endswith('.npz') else FLAGS.out + '.npz'
   os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
   arrays = {'images': images}

@@ -16,9 +16,7 @@ from __future__ import annotations
 import re
 import sys
 
-from absl import app
 from absl import flags
-from absl import logging
 from ml_collections import config_flags
 
 from gan_jax import cli
@@ -75,10 +73,7 @@ def parse_flags(argv: list[str]) -> list[str]:
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f'Unexpected arguments: {" ".join(argv[1:])}')
-  if not FLAGS['verbosity'].present:  # library INFO logs (orbax) drown the progress
-    logging.set_verbosity(logging.WARNING)
+  cli.start(argv)
   from gan_jax.training import trainers  # pylint: disable=g-import-not-at-top  (slow: JAX)
   try:
     config = FLAGS.config

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import gzip
-import importlib.util
 import os
 import struct
 import subprocess
 import sys
 import tarfile
+import types
 
 import jax
 import numpy as np
 import pytest
 
 from gan_jax.config import base as config_base
+from gan_jax.config import files as config_files
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -70,12 +71,18 @@ def make_config(**overrides):
   return config
 
 
-def load_config_file(path: str):
-  """get_config() of a config file, loaded as `--config=path` would load it."""
-  spec = importlib.util.spec_from_file_location('experiment_config', path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
+def repo_config(spec: str):
+  """The config of configs/SPEC, e.g. 'toy2d.py:grid,report', as `--config=configs/SPEC` loads it."""
+  return config_files.load_file(os.path.join(REPO_ROOT, 'configs', spec))
+
+
+def load_config_file(path: str) -> types.SimpleNamespace:
+  """The config file at `path` as an object with its `get_config(preset='')`, loaded by gan_jax.config.files.
+
+  For older tests; new ones call repo_config or config_files.load_file.
+  """
+  return types.SimpleNamespace(
+      get_config=lambda preset='': config_files.load_file(f'{path}:{preset}' if preset else path))
 
 
 def tiny_config(**overrides):

@@ -44,6 +44,7 @@ def smoke(tmp_path_factory):
   return result, markdown, proc.stdout, out
 
 
+@pytest.mark.slow
 def test_smoke_device_and_measurements(smoke):
   result, _, stdout, _ = smoke
   assert result['status'] == 'complete'
@@ -84,6 +85,7 @@ def test_smoke_device_and_measurements(smoke):
   assert stdout.count('elapsed /') >= 8   # one progress line per measurement
 
 
+@pytest.mark.slow
 def test_smoke_markdown(smoke):
   result, markdown, _, _ = smoke
   assert report.TABLE_HEADER in markdown
@@ -95,6 +97,7 @@ def test_smoke_markdown(smoke):
   assert result['device']['jax'] in markdown and 'accelerator_suite --smoke' in markdown
 
 
+@pytest.mark.slow
 def test_smoke_scaling_on_two_devices(smoke):
   result, markdown, _, _ = smoke
   scaling = result['scaling']
@@ -108,6 +111,7 @@ def test_smoke_scaling_on_two_devices(smoke):
   assert '## Scaling' in markdown
 
 
+@pytest.mark.slow
 def test_smoke_sprint(smoke):
   result, markdown, _, out = smoke
   sprint = result['sprint']

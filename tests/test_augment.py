@@ -7,8 +7,8 @@ import pytest
 from jax.test_util import check_grads
 
 from gan_jax.core import augment
+from gan_jax.core import steps
 from gan_jax import errors
-from gan_jax.training import image as image_trainer
 from gan_jax.training import setup as setup_lib
 from gan_jax.data.source import DatasetInfo
 from tests.conftest import make_config
@@ -55,8 +55,8 @@ def test_the_step_applies_the_same_diffaugment_to_the_real_and_fake_batch():
                        images, out, shared_key, ordered=True)
     return out
 
-  step = jax.jit(image_trainer.steps.make_train_step(setup.gan, setup.loss, setup.g_tx, setup.d_tx,
-                                             config.train, d_input=spy))
+  step = jax.jit(steps.make_train_step(setup.gan, setup.loss, setup.g_tx, setup.d_tx,
+                                       steps.StepSpec.from_config(config.train), d_input=spy))
   rng = np.random.default_rng(0)
   batch = {'image': rng.integers(0, 256, (1, 4, 16, 16, 3), dtype=np.uint8),
            'label': rng.integers(0, 10, (1, 4)).astype(np.int32)}

@@ -32,6 +32,7 @@ def test_split_keeps_the_test_set_fixed_and_disjoint():
   np.testing.assert_array_equal(np.bincount(labels[train0]), [3] * 4)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not os.path.isdir(SHARED_MNIST), reason='needs ../shared/data/mnist')
 def test_tiny_study_end_to_end(tmp_path):
   data = config_base.get_config().data
@@ -40,7 +41,7 @@ def test_tiny_study_end_to_end(tmp_path):
   results = augment.run_study(
       workdir=workdir, data_config=data, per_class=2, synthetic_per_class=3, num_test=200,
       generators=[('cgan', os.path.join(REPO_ROOT, 'configs', 'dcgan_mnist.py')),
-                  ('cvae', os.path.join(REPO_ROOT, 'configs', 'cvae_mnist.py'))],
+                  ('cvae', os.path.join(REPO_ROOT, 'configs', 'cvae.py:mnist'))],
       gen_steps={'cgan': 2, 'cvae': 2}, gen_batch=8, seeds=[0, 1], cls_steps=3,
       cls_batch=8, judge_steps=3, flip=False, shift=2, log=lambda *_: None)
   assert [r['seed'] for r in results['per_seed']] == [0, 1]

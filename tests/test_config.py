@@ -1,6 +1,8 @@
 """Configs: every config file loads, overrides apply, unknown keys and bad values are named."""
 
+import ast
 import glob
+import math
 import os
 import subprocess
 import sys
@@ -11,7 +13,7 @@ from gan_jax.config import base as config_base
 from gan_jax.config import files as config_files
 from gan_jax.config import saved as saved_config
 from gan_jax import errors
-from tests.conftest import REPO_ROOT, load_config_file, make_config
+from tests.conftest import REPO_ROOT, make_config, repo_config
 
 REQUIRED_KEYS = ('seed', 'train.num_steps', 'train.batch_size', 'train.log_every',
                  'train.sample_every', 'train.checkpoint_every', 'data.source',
@@ -23,16 +25,61 @@ def _main(*args):
                         capture_output=True, text=True, timeout=300)
 
 
-@pytest.mark.parametrize('path', sorted(glob.glob(os.path.join(REPO_ROOT, 'configs', '*.py'))))
+CONFIG_FILES = sorted(glob.glob(os.path.join(REPO_ROOT, 'configs', '*.py')))
+# Every preset of the config files that have them (a preset picks the variant
+# of a recipe; configs/toy2d.py's compose: TARGET,MODIFIER).
+PRESETS = ('cgan_cifar10.py:diffaugment', 'cvae.py:mnist', 'cvae.py:cifar10',
+           'dcgan64_folder.py:ada', 'dcgan_cifar10_class.py:dog',
+           'dcgan_cifar10_class.py:airplane', 'dcgan_mnist.py:diffaugment', 'dcgan_mnist.py:ada',
+           'ddpm.py:mnist', 'ddpm.py:cifar10', 'toy2d.py:ring', 'toy2d.py:ring,report',
+           'toy2d.py:grid', 'toy2d.py:grid,report', 'toy2d.py:sine', 'toy2d.py:circle',
+           'toy2d.py:wing')
+
+
+def _docstring(path):
+  with open(path) as f:
+    return ast.get_docstring(ast.parse(f.read()))
+
+
+@pytest.mark.parametrize('path', CONFIG_FILES)
 def test_every_config_file_has_the_documented_keys(path):
-  module = load_config_file(path)
-  config = module.get_config()
+  config = config_files.load_file(path)
   config_base.validate(config)
   for key in REQUIRED_KEYS:
     node = config
     for part in key.split('.'):
       node = node[part]
-  assert module.__doc__ and 'python -m gan_jax.main' in module.__doc__
+  doc = _docstring(path)
+  assert doc and 'python -m gan_jax.main' in doc
+
+
+@pytest.mark.parametrize('spec', PRESETS)
+def test_every_preset_loads_and_is_documented(spec):
+  config_base.validate(repo_config(spec))
+  name, _, preset = spec.partition(':')
+  for part in preset.split(','):
+    assert part in _docstring(os.path.join(REPO_ROOT, 'configs', name)), part
+
+
+def test_toy2d_presets_compose_a_target_and_modifiers():
+  ring = repo_config('toy2d.py')
+  assert ring == repo_config('toy2d.py:ring') and ring.data.name == 'ring'
+  assert (ring.model.hidden, ring.train.batch_size, ring.optim.d.lr) == (64, 1000, 1e-4)
+  report = repo_config('toy2d.py:ring,report')
+  assert (report.model.hidden, report.train.batch_size, report.optim.d.lr,
+          report.train.num_steps, report.toy2d.latent) == (32, 100, 1e-3, 30_000, 'normal')
+  assert repo_config('toy2d.py:grid,report').optim.d.lr == 1e-3
+  sine = repo_config('toy2d.py:sine')
+  assert sine.toy2d.latent == 'uniform' and sine.toy2d.sine_frequency == pytest.approx(2 * math.pi)
+  for bad, match in (('grid,repot', 'modifier .repot.*modifiers: report'),
+                     ('report', 'one of ring, grid, sine, circle, wing'),
+                     ('sine,report', 'ring and grid only')):
+    with pytest.raises(errors.ConfigError, match=match):
+      repo_config(f'toy2d.py:{bad}')
+  with pytest.raises(errors.ConfigError, match='one of mnist, cifar10'):
+    repo_config('cvae.py:svhn')
+  with pytest.raises(errors.ConfigError, match='no modifiers'):
+    repo_config('ddpm.py:mnist,report')
 
 
 def test_json_round_trip_keeps_types():

@@ -4,18 +4,16 @@ Tiny widths and four steps keep it short; the recipes' real time and quality
 are measured by benchmarks.quality_per_time (experiments/RESULTS.md).
 """
 
-import os
-
 import numpy as np
 import pytest
 
 from gan_jax import generate
 from gan_jax.training import image as image_trainer
-from tests.conftest import REPO_ROOT, load_config_file, tiny_config
+from tests.conftest import repo_config, tiny_config
 
 
 def _recipe(name, folder):
-  config = load_config_file(os.path.join(REPO_ROOT, 'configs', name)).get_config()
+  config = repo_config(name)
   assert config.train.max_minutes > 0, 'a CPU recipe keeps to its time budget'
   for key in ('batch_size', 'num_steps', 'log_every', 'sample_every', 'checkpoint_every'):
     config.train[key] = tiny_config().train[key]
@@ -40,8 +38,8 @@ def test_cpu_recipe_trains_and_generates(tmp_path, rgb32_folder, name):
 
 
 def test_cgan_recipe_is_the_gan_recipe_made_conditional():
-  load = lambda name: load_config_file(os.path.join(REPO_ROOT, 'configs', name)).get_config()  # pylint: disable=unnecessary-lambda-assignment
-  plain, cond = load('gan_cifar10_cpu.py').to_dict(), load('cgan_cifar10_cpu.py').to_dict()
+  plain = repo_config('gan_cifar10_cpu.py').to_dict()
+  cond = repo_config('cgan_cifar10_cpu.py').to_dict()
   for section in ('loss', 'optim', 'train', 'augment', 'reg', 'data'):
     assert plain[section] == cond[section], section
   changed = {k for k, v in plain['model'].items() if v != cond['model'][k]}
@@ -50,8 +48,8 @@ def test_cgan_recipe_is_the_gan_recipe_made_conditional():
 
 
 def test_small_data_recipe_is_the_gan_recipe_with_diffaugment():
-  load = lambda name: load_config_file(os.path.join(REPO_ROOT, 'configs', name)).get_config()  # pylint: disable=unnecessary-lambda-assignment
-  plain, small = load('gan_cifar10_cpu.py').to_dict(), load('gan_cifar10_small.py').to_dict()
+  plain = repo_config('gan_cifar10_cpu.py').to_dict()
+  small = repo_config('gan_cifar10_small.py').to_dict()
   assert small['augment']['transforms'] == ('diffaugment',)
   for section in ('loss', 'optim', 'model', 'reg', 'data'):
     assert plain[section] == small[section], section

@@ -11,6 +11,7 @@ from gan_jax import families
 from gan_jax import models
 from gan_jax.generation import sampling
 from gan_jax.core import state as state_lib
+from gan_jax.core import steps
 from tests.conftest import make_config
 
 
@@ -33,7 +34,9 @@ def _tiny_ddpm(**ddpm):
                           'model.conditional': True, 'model.width_scale': 0.125,
                           'ddpm.timesteps': 8, 'ddpm.sample_steps': 3,
                           **{f'ddpm.{k}': v for k, v in ddpm.items()}})
-  gan = families.adapt_models(config, models.build(config.model, (8, 8, 1), 10))
+  family = families.FAMILIES.get('ddpm')
+  family.check(config)
+  gan = family.adapt(config, models.build(config.model, (8, 8, 1), 10))
   import optax  # pylint: disable=g-import-not-at-top
   st = state_lib.create(gan, optax.adam(1e-3), optax.adam(1e-3), 0, use_ema=False)
   return config, gan, st
@@ -41,6 +44,7 @@ def _tiny_ddpm(**ddpm):
 
 @pytest.mark.parametrize('ddpm', [dict(sampler='ancestral'),
                                   dict(sampler='ddim', eta=0.5, guidance=2.0)])
+@pytest.mark.slow
 def test_samplers_return_images_of_the_right_shape_and_range(ddpm):
   _, gan, st = _tiny_ddpm(**ddpm)
   assert gan.latent_dim == 8 * 8
@@ -59,8 +63,9 @@ def test_samplers_return_images_of_the_right_shape_and_range(ddpm):
 def test_train_step_reduces_the_noise_prediction_loss():
   config, gan, st = _tiny_ddpm()
   import optax  # pylint: disable=g-import-not-at-top
-  step = jax.jit(families.step_maker(config)(gan, None, optax.adam(3e-3), optax.adam(1e-3),
-                                             config.train))
+  make_step = families.FAMILIES.get('ddpm').make_step(config)
+  step = jax.jit(make_step(gan, None, optax.adam(3e-3), optax.adam(1e-3),
+                           steps.StepSpec.from_config(config.train)))
   rng = np.random.default_rng(0)
   batch = {'image': rng.integers(0, 255, (1, 8, 8, 8, 1)).astype(np.uint8),
            'label': rng.integers(0, 10, (1, 8)).astype(np.int32)}
@@ -74,3 +79,26 @@ def test_train_step_reduces_the_noise_prediction_loss():
 def test_bad_sampler_is_a_config_error():
   with pytest.raises(errors.ConfigError, match='sampler'):
     _tiny_ddpm(sampler='euler')
+
+
+def test_the_ddpm_family_entry_carries_its_contract():
+  ddpm, gan_family = families.FAMILIES.get('ddpm'), families.FAMILIES.get('gan')
+  assert ddpm.models == ('ddpm_unet',) and families.family_of_model('ddpm_unet') == 'ddpm'
+  config, gan, _ = _tiny_ddpm()
+  # adapt: G's input is flat x_T, and drawing is the reverse process.
+  assert gan.latent_dim == 8 * 8 * 1 and gan.sampler is not None
+  plain = models.build(config.model, (8, 8, 1), 10)
+  assert gan_family.adapt(config, plain) is plain
+  with pytest.raises(errors.ConfigError,
+                     match="config.model.name='ddpm_unet' belongs to the 'ddpm' family, but "
+                           "config.model.family='gan'"):
+    gan_family.check(config)
+  config.train.n_gen = 2
+  with pytest.raises(errors.ConfigError, match='one update per step.*n_gen=2'):
+    ddpm.check(config)
+  config.train.n_gen = 1
+  config.ddpm.sample_steps = 9
+  with pytest.raises(errors.ConfigError, match='sample_steps=9'):
+    ddpm.check(config)
+  # The step maker has make_train_step's signature, with the schedule bound.
+  assert ddpm.make_step(config).keywords == {'ddpm': config.ddpm}

@@ -165,6 +165,7 @@ def test_evaluate_command_line_conditional_and_real_floor(tmp_path, squares, tra
   assert 'Traceback' not in result.stderr
 
 
+@pytest.mark.slow
 def test_evaluate_defaults_on_a_small_dataset(tmp_path, squares, monkeypatch):
   """No classifier and counts larger than the data: one is trained and cached, the data is halved."""
   from gan_jax import evaluate  # pylint: disable=g-import-not-at-top

@@ -133,6 +133,7 @@ MUST_DETECT = ('default/_METADATA', 'default/manifest.ocdbt', 'default/ocdbt.pro
                'digest/metadata')
 
 
+@pytest.mark.slow
 def test_flipped_bytes_in_every_kind_of_checkpoint_file_fall_back_and_end_bitwise_equal(
     tmp_path, data_dir, stopped_run, reference, capsys):
   kinds = _file_kinds(os.path.join(stopped_run, 'checkpoints', str(RESUME_AT)))
@@ -197,6 +198,7 @@ def test_a_checkpoint_that_does_not_fit_the_config_keeps_the_mismatch_message(
   assert not any(d.endswith('.corrupt') for d in _checkpoint_dirs(workdir))
 
 
+@pytest.mark.slow
 def test_the_2d_lab_falls_back_past_a_corrupt_checkpoint_too(tmp_path):
   reference = trainers.train_and_evaluate(tiny_lab_config(**{'train.num_steps': 9}),
                                           str(tmp_path / 'reference'))
@@ -274,6 +276,7 @@ def _quote(args):
   return ' '.join("'" + a.replace("'", "'\\''") + "'" for a in args)
 
 
+@pytest.mark.slow
 def test_a_full_disk_during_an_async_save_gives_one_message_then_resumes_exactly(
     tmp_path, data_dir, reference):
   if not _can_mount_tmpfs(tmp_path):
@@ -338,6 +341,7 @@ def test_a_missing_evaluation_file_stops_the_run_before_its_first_step(
   assert not os.path.exists(workdir)  # the run made it, and it never stepped
 
 
+@pytest.mark.slow
 def test_verbose_shows_the_traceback_that_one_line_errors_hide(tmp_path, data_dir):
   overrides = _overrides(data_dir, **{'eval.every': 5, 'eval.metrics': ('cls_fd',),
                                       'eval.classifier': str(tmp_path / 'missing')})

@@ -125,6 +125,7 @@ def _test_images():
   return sets
 
 
+@pytest.mark.slow
 def test_flax_port_matches_the_torchscript_module_and_pytorch_fid(package_pt, converted,
                                                                   shared_cifar10_folder_or_none):
   from PIL import Image  # pylint: disable=g-import-not-at-top
@@ -199,6 +200,7 @@ def test_evaluation_converts_into_the_cache_once_and_is_explains_itself(package_
     EVALUATORS.get('is').fn(Ev(), None)
 
 
+@pytest.mark.slow
 def test_fid_command_on_folders_npz_and_saved_statistics(package_pt, tmp_path):
   from PIL import Image  # pylint: disable=g-import-not-at-top
   rng = np.random.default_rng(0)

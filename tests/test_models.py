@@ -1,4 +1,9 @@
-"""Model zoo: output shapes, PyTorch-equivalent transposed convolutions, build errors."""
+"""Model zoo: output shapes, PyTorch-equivalent transposed convs, model entries, build errors."""
+
+import dataclasses
+import hashlib
+import inspect
+import math
 
 import jax
 import jax.numpy as jnp
@@ -90,3 +95,115 @@ def test_conditional_needs_labels():
   config = make_config(**{'model.conditional': True})
   with pytest.raises(errors.ConfigError, match='conditional'):
     models.build(config.model, (28, 28, 1), 0)
+
+
+@pytest.mark.parametrize('name, shape, overrides, message', [
+    ('dcgan28', (28, 28, 1), {'model.conditional': True, 'model.g_conditioning': 'embed'},
+     r"g_conditioning='embed'.*the G of model 'dcgan28'.*"
+     r'Models whose G implements it: dcgan64, dcgan64_wide, resnet18d\.'),
+    ('vae', (28, 28, 1), {'model.conditional': True, 'model.d_conditioning': 'projection'},
+     r"d_conditioning='projection'.*the D of model 'vae', which takes none, concat\..*sngan32"),
+    ('dcgan32', (32, 32, 3), {'model.spectral_norm': 'gd'},
+     r"spectral_norm='gd' is not supported by model 'dcgan32', which takes 'none', 'd' "
+     r"\('default' is 'none'\)\. Models that take 'gd': sngan32, sngan48, sngan64\."),
+    ('vae', (28, 28, 1), {'model.spectral_norm': 'd'},
+     r"spectral_norm='d' is not supported by model 'vae'"),
+    ('dcgan64', (32, 32, 3), {},
+     r"model.name='dcgan64' makes 64x64 images, but the data is 32x32 images\. Set "
+     r'--config.data.image_size=64, or pick a model that makes 32x32 images: dcgan32, '
+     r'ddpm_unet, mlp, resnet18d, sngan32, vae\.'),
+    ('vae', (30, 30, 1), {}, r'side divisible by 4.*but the data is 30x30 images'),
+    ('mlp2d', (28, 28, 1), {}, r"makes 2D points, but the data is 28x28 images\. Use it "
+     r"with config.trainer='toy2d'"),
+    ('dcgan28', (2,), {}, r'the data is 2D points.*that makes 2D points: mlp2d\.'),
+    ('mlp2d', (2,), {'model.conditional': True},
+     r"model 'mlp2d' is unconditional.*conditional=False"),
+])
+def test_a_model_entry_refuses_what_it_does_not_support(name, shape, overrides, message):
+  config = make_config(**{'model.name': name, 'model.width_scale': 0.125, **overrides})
+  with pytest.raises(errors.ConfigError, match=message):
+    models.build(config.model, shape, 10)
+
+
+def test_model_entries_declare_what_they_support():
+  sngan, dcgan28 = models.MODELS.get('sngan32'), models.MODELS.get('dcgan28')
+  assert sngan.default_spectral_norm == 'd' and 'gd' in sngan.spectral_norm
+  assert sngan.spectral_norm_in('default') == (False, True)
+  assert dcgan28.spectral_norm_in('default') == (False, False)
+  assert dcgan28.makes((28, 28, 3)) and not dcgan28.makes((32, 32, 3))
+  assert models.MODELS.get('vae').makes((32, 32, 3))
+  assert not models.MODELS.get('vae').makes((28, 32, 3))
+  assert 'embed' in models.MODELS.get('resnet18d').d_conditionings
+  assert 'embed' not in dcgan28.d_conditionings
+  # Spectral norm in D honoured by the builder, from the entry's default or the config.
+  config = make_config(**{'model.name': 'dcgan28', 'model.spectral_norm': 'd'})
+  assert models.build(config.model, (28, 28, 1), 0).discriminator.spectral_norm
+
+
+@pytest.mark.parametrize('name', models.MODELS.names())
+def test_builders_take_keyword_arguments_only(name):
+  builder = models.MODELS.get(name).builder
+  kinds = {p.kind for p in inspect.signature(builder).parameters.values()}
+  assert kinds <= {inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.VAR_KEYWORD}
+  with pytest.raises(TypeError):
+    builder((28, 28, 1), 0, 100)
+  # The modules it builds take keywords only too.
+  shape = _SHAPES[name]
+  config = make_config(**{'model.name': name, 'model.latent_dim': 16})
+  gan = models.build(config.model, shape, 0)
+  for module in (gan.generator, gan.discriminator):
+    fields = [f.name for f in dataclasses.fields(module) if f.name not in ('parent', 'name')]
+    if fields:
+      with pytest.raises(TypeError):
+        type(module)(*[getattr(module, f) for f in fields])
+
+
+# sha256 (first 16 hex) of the sorted (path, shape, dtype) of G's and D's
+# variables: unconditional, and conditional (cbn G, projection D; concat for
+# vae and ddpm_unet). Checkpoints written before (tests/fixtures/legacy_runs)
+# restore only while these stay: a change here breaks every saved run.
+VARIABLE_TREES = {
+    'dcgan28': ('14da21ddef25a354', 'fc18be5854dd6230'),
+    'dcgan32': ('7e0a715561a432d6', '552bb16c540ee5f9'),
+    'dcgan64': ('698fd3958e218e49', '84432878b5d8bd3f'),
+    'dcgan64_wide': ('fe373e54c23f2c3c', '00ed111846ffd66a'),
+    'ddpm_unet': ('eef2fe9fb3718fb8', 'bd90647f71582991'),
+    'mlp': ('c4f38e6ff593d16f', '6f0a7d20d371c089'),
+    'mlp2d': ('62467bb3b525dd2b', None),
+    'resnet18d': ('243b161f31623b8d', '29197e96ea21fdf3'),
+    'sngan32': ('1182845d74802bf3', 'e7fb6df2afe14d09'),
+    'sngan48': ('0c8ed333d95871c9', 'b7bb4b479b8edec0'),
+    'sngan64': ('cfd0088f64af1476', 'b0530ad582195023'),
+    'vae': ('777e92a15d58a344', '79d58359cb415ca8'),
+}
+_SHAPES = {'dcgan28': (28, 28, 1), 'dcgan32': (32, 32, 3), 'dcgan64': (64, 64, 3),
+           'dcgan64_wide': (64, 64, 3), 'ddpm_unet': (28, 28, 1), 'mlp': (28, 28, 1),
+           'mlp2d': (2,), 'resnet18d': (32, 32, 3), 'sngan32': (32, 32, 3),
+           'sngan48': (48, 48, 3), 'sngan64': (64, 64, 3), 'vae': (28, 28, 1)}
+
+
+def _variable_tree_digest(name: str, conditional: bool) -> str:
+  shape = _SHAPES[name]
+  overrides = {'model.name': name, 'model.conditional': conditional}
+  if conditional and name not in ('vae', 'ddpm_unet'):
+    overrides.update({'model.g_conditioning': 'cbn', 'model.d_conditioning': 'projection'})
+  config = make_config(**overrides)
+  gan = models.build(config.model, shape, 10 if conditional else 0)
+  latent = math.prod(shape) if name == 'ddpm_unet' else config.model.latent_dim
+  z, labels = jnp.zeros((1, latent)), jnp.zeros((1,), jnp.int32)
+  key = jax.random.PRNGKey(0)
+  g = jax.eval_shape(lambda: gan.generator.init(key, z, labels, train=False))
+  d = jax.eval_shape(lambda: gan.discriminator.init(key, jnp.zeros((1, *shape)), labels,
+                                                    train=False))
+  lines = sorted(f'{jax.tree_util.keystr(p)} {x.shape} {x.dtype}'
+                 for p, x in jax.tree_util.tree_leaves_with_path({'g': g, 'd': d}))
+  return hashlib.sha256('\n'.join(lines).encode()).hexdigest()[:16]
+
+
+@pytest.mark.parametrize('name', sorted(VARIABLE_TREES))
+def test_variable_trees_are_those_checkpoints_were_written_with(name):
+  assert set(VARIABLE_TREES) == set(models.MODELS.names()), 'add the new model here'
+  plain, conditional = VARIABLE_TREES[name]
+  assert _variable_tree_digest(name, False) == plain
+  if conditional:
+    assert _variable_tree_digest(name, True) == conditional

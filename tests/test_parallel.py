@@ -75,6 +75,7 @@ SCRIPT = textwrap.dedent('''
 ''')
 
 
+@pytest.mark.slow
 def test_four_devices_equal_one_device():
   result = run_on_simulated_devices(SCRIPT, 4)
   assert result.returncode == 0, result.stderr[-3000:]
@@ -164,6 +165,7 @@ def _params(workdir, step):
   return jax.tree.leaves(jax.device_get((state.g, state.d)))
 
 
+@pytest.mark.slow
 def test_training_on_one_device_four_devices_and_two_processes_agrees(
     tmp_path, idx_dir, two_processes):
   overrides = _run_overrides(idx_dir)
@@ -225,6 +227,7 @@ def test_multi_process_settings_once_jax_is_running_are_an_error_naming_the_fix(
   assert not jax.distributed.is_initialized() and jax.process_count() == 1
 
 
+@pytest.mark.slow
 def test_periodic_evaluation_on_two_processes_gives_the_one_process_numbers(
     tmp_path, idx_dir, two_processes):
   from gan_jax.metrics import classifier  # pylint: disable=g-import-not-at-top

@@ -133,6 +133,7 @@ def _relative(a, b) -> float:
   return float(np.linalg.norm(a - b) / np.linalg.norm(b))
 
 
+@pytest.mark.slow
 def test_bfloat16_step_agrees_with_float32_from_the_same_state():
   case = 'dcgan28_sn_cbn_acgan_diffaugment_r1_gp'
   # Plain SGD makes the update proportional to the gradient, so the update
@@ -188,6 +189,7 @@ def test_mixed_apply_casts_inputs_and_parameters_and_returns_float32():
   assert precision.mixed_apply(module, jnp.float32) == module.apply
 
 
+@pytest.mark.slow
 def test_a_float32_run_resumes_in_bfloat16(tmp_path):
   # The checkpoint holds float32 either way, so the other direction is the same restore.
   workdir = str(tmp_path / 'run')

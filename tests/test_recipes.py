@@ -11,8 +11,6 @@ mock CIFAR-10 and on the shared JPEGs, so the second run reuses the first's
 compiled programs (the persistent cache of conftest.py).
 """
 
-import os
-
 import numpy as np
 import pytest
 import tensorflow_datasets as tfds
@@ -21,15 +19,13 @@ from gan_jax import errors
 from gan_jax import generate
 from gan_jax.training import reporting
 from gan_jax.training import image as image_trainer
-from tests.conftest import REPO_ROOT, load_config_file, tiny_config
+from tests.conftest import repo_config, tiny_config
 
 RECIPES = ['gan_cifar10.py', 'cgan_cifar10.py:diffaugment']
 
 
 def _recipe(name, **data):
-  path, _, preset = name.partition(':')
-  module = load_config_file(os.path.join(REPO_ROOT, 'configs', path))
-  config = module.get_config(preset) if preset else module.get_config()
+  config = repo_config(name)
   assert config.train.n_disc == 5 and config.loss.name == 'hinge'
   assert config.train.ema_decay > 0 and config.model.name == 'sngan32'
   for key in ('batch_size', 'num_steps', 'log_every', 'sample_every', 'checkpoint_every'):
@@ -75,18 +71,18 @@ def test_conditional_recipe_on_the_shared_cifar10_folder(tmp_path, shared_cifar1
 
 
 def test_recipes_are_the_published_settings():
-  plain = load_config_file(os.path.join(REPO_ROOT, 'configs', 'gan_cifar10.py')).get_config()
-  cond_module = load_config_file(os.path.join(REPO_ROOT, 'configs', 'cgan_cifar10.py'))
-  for config in (plain, cond_module.get_config(), cond_module.get_config('diffaugment')):
+  plain = repo_config('gan_cifar10.py')
+  for config in (plain, repo_config('cgan_cifar10.py'),
+                 repo_config('cgan_cifar10.py:diffaugment')):
     assert (config.model.name, config.loss.name, config.train.n_disc) == ('sngan32', 'hinge', 5)
     for opt in (config.optim.g, config.optim.d):
       assert (opt.name, opt.lr, opt.b1, opt.b2) == ('adam', 2e-4, 0.0, 0.9)
     assert config.train.ema_decay > 0
   assert not plain.model.conditional and plain.augment.transforms == ()
-  cond = cond_module.get_config()
+  cond = repo_config('cgan_cifar10.py')
   assert cond.model.conditional
   assert (cond.model.g_conditioning, cond.model.d_conditioning) == ('cbn', 'projection')
   assert cond.augment.transforms == ()
-  assert cond_module.get_config('diffaugment').augment.transforms == ('diffaugment',)
+  assert repo_config('cgan_cifar10.py:diffaugment').augment.transforms == ('diffaugment',)
   with pytest.raises(errors.ConfigError, match='diffaugment'):
-    cond_module.get_config('diffaugmnet')
+    repo_config('cgan_cifar10.py:diffaugmnet')

@@ -1,4 +1,4 @@
-"""Every reference-report config (configs/*resnet18d*, dcgan_cifar10_*, dcgan64_folder, dcgan_celeba) trains and generates.
+"""Every reference-report config (configs/*resnet18d*, dcgan_cifar10_class, dcgan64_folder, dcgan_celeba) trains and generates.
 
 Each runs through the real training loop for two steps at tiny width on
 generated data (image folders, TFDS mock data), with the config's own loss,
@@ -22,12 +22,12 @@ from gan_jax import generate
 from gan_jax import models
 from gan_jax.training import reporting
 from gan_jax.training import image as image_trainer
-from gan_jax.training import loop as loop_lib
+from gan_jax.training import resume as resume_lib
 from gan_jax.training import setup as setup_lib
 from experiments import report_figures
 from gan_jax.core import losses
 from gan_jax.core import steps
-from tests.conftest import REPO_ROOT, load_config_file
+from tests.conftest import repo_config
 
 CIFAR10_CLASSES = ('airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog',
                    'horse', 'ship', 'truck')
@@ -51,7 +51,7 @@ def cifar_like_folder(tmp_path_factory):
 
 
 def _config(name, **data):
-  config = load_config_file(os.path.join(REPO_ROOT, 'configs', name)).get_config()
+  config = repo_config(name)
   config.train.update(dict(batch_size=8, num_steps=2, log_every=1, sample_every=2,
                            checkpoint_every=2))
   config.data.read_threads = 0
@@ -69,7 +69,7 @@ def _train_and_check(config, workdir, image_shape, label=None, run=None):
   assert [r['step'] for r in records] == [1, 2]
   for key in ('d_loss_real', 'd_loss_fake', 'g_loss'):
     assert all(np.isfinite(r[key]) for r in records), key
-  setup = setup_lib.build_setup(config, loop_lib.load_data_info(workdir))
+  setup = setup_lib.build_setup(config, resume_lib.load_data_info(workdir))
   initial = jax.device_get(setup.init_state())
   final = jax.device_get(state)
   for net in ('g', 'd'):
@@ -92,6 +92,7 @@ def test_gan_resnet18d_trains_on_an_image_folder(tmp_path, cifar_like_folder):
   _train_and_check(config, str(tmp_path / 'run'), (32, 32, 3))
 
 
+@pytest.mark.slow
 def test_cgan_resnet18d_report_figures_similarity_loss_and_labels(
     tmp_path, cifar_like_folder):
   config = _config('cgan_cifar10_resnet18d.py', source='folder', path=cifar_like_folder)
@@ -118,8 +119,9 @@ def test_cgan_resnet18d_on_the_shared_cifar10_folder(tmp_path, shared_cifar10_fo
   _train_and_check(config, str(tmp_path / 'run'), (32, 32, 3), label=3)
 
 
-@pytest.mark.parametrize('name, kept', [('dcgan_cifar10_dog.py', 'dog'),
-                                        ('dcgan_cifar10_airplane.py', 'airplane')])
+@pytest.mark.parametrize('name, kept', [('dcgan_cifar10_class.py:dog', 'dog'),
+                                        ('dcgan_cifar10_class.py', 'dog'),
+                                        ('dcgan_cifar10_class.py:airplane', 'airplane')])
 def test_single_class_configs_keep_their_class(cifar_like_folder, name, kept):
   config = _config(name, source='folder', path=cifar_like_folder)
   source = data_lib.build_source(config.data)
@@ -129,7 +131,7 @@ def test_single_class_configs_keep_their_class(cifar_like_folder, name, kept):
 
 
 def test_dcgan_dog_trains_on_the_shared_cifar10_dogs(tmp_path, shared_cifar10_folder):
-  config = _config('dcgan_cifar10_dog.py', source='folder', path=shared_cifar10_folder)
+  config = _config('dcgan_cifar10_class.py:dog', source='folder', path=shared_cifar10_folder)
   _train_and_check(config, str(tmp_path / 'run'), (32, 32, 3))
 
 
@@ -145,7 +147,7 @@ def test_dcgan64_folder_trains_with_instance_noise(tmp_path):
 def test_dcgan64_folder_ada_preset_trains_with_ada_in_place_of_instance_noise(tmp_path):
   folder = str(tmp_path / 'cats')
   _write_images(folder, 10, 64, 1)
-  config = load_config_file(os.path.join(REPO_ROOT, 'configs', 'dcgan64_folder.py')).get_config('ada')
+  config = repo_config('dcgan64_folder.py:ada')
   small = _config('dcgan64_folder.py', path=folder)
   config.train, config.data, config.model.width_scale, config.sample = (
       small.train, small.data, small.model.width_scale, small.sample)

@@ -128,6 +128,7 @@ def _trained_past(log_path, step):
   return check
 
 
+@pytest.mark.slow
 def test_sigkill_at_random_moments_then_resume_gives_the_uninterrupted_params(
     tmp_path, data_dir, reference, capsys, launch):
   workdir = str(tmp_path / 'run')

@@ -1,4 +1,4 @@
-"""The small-data study (experiments/small_data.py): split, configs, D's memorisation, report, a tiny run."""
+"""The small-data study (experiments/small_data/): split, configs, D's memorisation, report, a tiny run."""
 
 import json
 import os

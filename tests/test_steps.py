@@ -1,10 +1,13 @@
 """The train step: it updates what it must, is deterministic, and follows n_disc / n_gen / EMA."""
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from gan_jax import errors
 from gan_jax.core import state as state_lib
 from gan_jax.core import steps
 from gan_jax.training import setup as setup_lib
@@ -18,7 +21,7 @@ def _setup(**overrides):
   config = make_config(**{'train.batch_size': 8, **overrides})
   setup = setup_lib.build_setup(config, INFO)
   step = jax.jit(steps.make_train_step(setup.gan, setup.loss, setup.g_tx,
-                                       setup.d_tx, config.train))
+                                       setup.d_tx, steps.StepSpec.from_config(config.train)))
   return config, setup, step
 
 
@@ -156,3 +159,32 @@ def test_eager_initial_state_with_ema_can_be_donated_to_the_step():
   new, metrics = step(state, _batch())
   assert bool(metrics['finite'])
   assert int(new.step) == 1
+
+
+def test_step_spec_is_read_once_from_the_train_config():
+  config = make_config(**{'train.n_disc': 2, 'train.n_gen': 3, 'train.ema_decay': 0.9,
+                          'train.ema_start': 7, 'train.compute_dtype': 'bfloat16'})
+  spec = steps.StepSpec.from_config(config.train)
+  assert spec == steps.StepSpec(n_disc=2, n_gen=3, ema_decay=0.9, ema_start=7,
+                                compute_dtype=jnp.bfloat16)
+  with pytest.raises(dataclasses.FrozenInstanceError):
+    spec.n_disc = 1
+  assert steps.StepSpec.from_config(make_config().train).compute_dtype == jnp.float32
+  config.train.compute_dtype = 'float16'
+  with pytest.raises(errors.ConfigError, match="compute_dtype='float16'"):
+    steps.StepSpec.from_config(config.train)
+
+
+def test_the_spec_alone_sets_the_updates_and_the_ema():
+  # The step reads no config: the same setup under another spec makes another step.
+  config, setup, _ = _setup()
+  state = setup.init_state()
+  spec = steps.StepSpec(n_disc=2, n_gen=1, ema_decay=0.5)
+  step = jax.jit(steps.make_train_step(setup.gan, setup.loss, setup.g_tx, setup.d_tx, spec))
+  with_ema = state.replace(ema=jax.tree.map(jnp.copy, state.g.variables))
+  new, metrics = step(with_ema, _batch(n_disc=2))
+  assert bool(metrics['finite']) and int(new.step) == 1
+  expected = jax.tree.map(lambda e, v: 0.5 * e + 0.5 * v, with_ema.ema, new.g.variables)
+  for a, b in zip(jax.tree.leaves(new.ema), jax.tree.leaves(expected)):
+    np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+  assert config.train.n_disc == 1

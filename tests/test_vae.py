@@ -70,4 +70,20 @@ def test_vae_trains_and_samples_per_class(tmp_path, idx_dir):
 def test_family_and_model_must_match():
   with pytest.raises(errors.ConfigError, match="family"):
     from gan_jax import families  # pylint: disable=g-import-not-at-top
-    families.step_maker(tiny_config(**{'model.name': 'vae'}))
+    config = tiny_config(**{'model.name': 'vae'})
+    families.FAMILIES.get(config.model.family).check(config)
+
+
+def test_the_vae_family_entry_checks_its_keys_and_binds_them_to_its_step():
+  from gan_jax import families  # pylint: disable=g-import-not-at-top
+  family = families.FAMILIES.get('vae')
+  config = tiny_config(**{'model.name': 'vae', 'model.family': 'vae', 'vae.beta': 2.0})
+  family.check(config)
+  assert family.make_step(config).keywords == {'beta': 2.0, 'likelihood': 'bernoulli',
+                                               'sigma': config.vae.sigma}
+  gan_config = tiny_config(**{'model.family': 'vae'})   # dcgan28 is the GAN family's
+  with pytest.raises(errors.ConfigError, match="belongs to the 'gan' family"):
+    family.check(gan_config)
+  config.vae.likelihood = 'poisson'
+  with pytest.raises(errors.ConfigError, match="config.vae.likelihood='poisson'"):
+    family.check(config)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from benchmarks.accelerator import peaks
 
 if TYPE_CHECKING:
-  from benchmarks.accelerator_suite import Options
+  from benchmarks.accelerator.options import Options
 
 
 def utc_now() -> str:

@@ -18,7 +18,7 @@ from benchmarks.accelerator.runners import JaxRunner, TorchRunner, model_config,
 from benchmarks.accelerator.sprint import SPRINT_MODEL
 
 if TYPE_CHECKING:
-  from benchmarks.accelerator_suite import Options
+  from benchmarks.accelerator.options import Options
 
 
 def chunk_steps(per_step_s: float, chunk_seconds: float, min_steps: int = 1,

@@ -6,7 +6,6 @@ module starts neither framework (the command sets JAX's environment first).
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import time
 from typing import TYPE_CHECKING
@@ -15,7 +14,7 @@ from benchmarks.accelerator import peaks
 from benchmarks.accelerator.report import error_line
 
 if TYPE_CHECKING:
-  from benchmarks.accelerator_suite import Options
+  from benchmarks.accelerator.options import Options
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DTYPES = ('float32', 'bfloat16')
@@ -32,18 +31,12 @@ BASE_IMAGE_SHAPES = {'dcgan28': (28, 28, 1), 'dcgan32': (32, 32, 3), 'dcgan64': 
 KNOWN_MODELS = tuple(sorted(set(MODEL_CONFIGS) | set(BASE_IMAGE_SHAPES)))
 
 
-def _load_config_file(path: str):
-  spec = importlib.util.spec_from_file_location('accelerator_suite_config', path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config()
-
-
 def model_config(model: str, opts: Options, batch: int, dtype: str):
   """The config a model is measured with: its recipe, at this batch size and dtype."""
   from gan_jax.config import base as config_base  # pylint: disable=g-import-not-at-top
+  from gan_jax.config import files as config_files  # pylint: disable=g-import-not-at-top
   if model in MODEL_CONFIGS:
-    config = _load_config_file(os.path.join(REPO_ROOT, MODEL_CONFIGS[model]))
+    config = config_files.load_file(os.path.join(REPO_ROOT, MODEL_CONFIGS[model]))
   else:
     config = config_base.get_config()
     config.model.name = model

@@ -26,7 +26,7 @@ from benchmarks.accelerator.report import error_line
 from benchmarks.accelerator.runners import REPO_ROOT
 
 if TYPE_CHECKING:
-  from benchmarks.accelerator_suite import Options
+  from benchmarks.accelerator.options import Options
 
 SPRINT_MODEL = 'sngan32'   # the measured model whose rate sizes the sprint
 EVALUATIONS = 4

@@ -52,25 +52,13 @@ def gan_jax_timeline(workdir: str) -> list[dict]:
   return [{'step': s, 'wall_s': walls[s]} for s in sorted(steps)]
 
 
-def load_folder(path: str) -> tuple[np.ndarray, str]:
-  """(uint8 NHWC images, description) of an image folder, through gan_jax's folder source."""
-  from gan_jax.config import base as config_base  # pylint: disable=g-import-not-at-top
-  from gan_jax import data
-  from gan_jax.data import pipeline  # pylint: disable=g-import-not-at-top
-  data_config = config_base.get_config().data
-  data_config.source, data_config.path, data_config.split = 'folder', path, ''
-  data_config.image_size, data_config.channels = 32, 3
-  source = data.build_source(data_config)
-  images = np.asarray(pipeline.fetch(source, np.arange(len(source)))['image'], np.uint8)
-  return images, source.info.description
-
-
 def train(out: str, data: str, *, match: str = '', minutes: float = 30.0, every: float = 5.0,
           batch_size: int = 64, seed: int = 0, command: str = '') -> dict:
   """Trains the baseline; writes OUT/snapshots/step_N.pt and OUT/timeline.json."""
   import torch  # pylint: disable=g-import-not-at-top
   from benchmarks import torch_reference  # pylint: disable=g-import-not-at-top
   from gan_jax import errors  # pylint: disable=g-import-not-at-top
+  from gan_jax.data import pipeline  # pylint: disable=g-import-not-at-top
   if not data:
     raise errors.ConfigError('`torch` needs --data=FOLDER, the images the gan_jax run '
                              'trained on (e.g. /tmp/cifar10/train).')
@@ -83,7 +71,7 @@ def train(out: str, data: str, *, match: str = '', minutes: float = 30.0, every:
   load_before = os.getloadavg()
 
   started = time.perf_counter()
-  images, description = load_folder(data)
+  images, description = pipeline.read_all_images('folder', data, 32, 3)
   real = torch.from_numpy(images)
   step_fn = torch_reference.TrainStep('dcgan32', LATENT_DIM, lr=2e-4, betas=(0.5, 0.999),
                                       seed=seed, loss='bce')

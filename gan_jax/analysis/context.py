@@ -21,6 +21,7 @@ import ml_collections
 import numpy as np
 
 from gan_jax import errors
+from gan_jax import families
 from gan_jax.parallel import devices
 from gan_jax.generation import sampling
 from gan_jax.models import split_output
@@ -79,8 +80,8 @@ class Context:
 
   @property
   def class_names(self) -> list[str]:
-    from gan_jax.training import loop  # pylint: disable=g-import-not-at-top
-    names = list(loop.load_data_info(self.workdir).class_names)
+    from gan_jax.training import resume  # pylint: disable=g-import-not-at-top
+    names = list(resume.load_data_info(self.workdir).class_names)
     return names or [str(i) for i in range(self.gan.num_classes)]
 
   def key(self, name: str) -> jax.Array:
@@ -144,7 +145,7 @@ class Context:
 
   @property
   def has_discriminator(self) -> bool:
-    return self.family == 'gan'
+    return families.FAMILIES.get(self.family).has_discriminator
 
   # --- data -------------------------------------------------------------------------
   def _source(self, split: str = ''):

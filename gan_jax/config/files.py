@@ -4,6 +4,8 @@ A config file is a Python file with `get_config()` (or `get_config(preset)`)
 returning a ConfigDict; this is the one loader that the command line's
 helpers, the experiments and the benchmarks share. Files are loaded by path,
 so configs/ stays a plain folder that works from any working directory.
+`split_preset` reads presets that compose, `TARGET[,MODIFIER...]`
+(configs/toy2d.py:grid,report).
 """
 
 from __future__ import annotations
@@ -39,3 +41,24 @@ def _get_config(path: str, *args) -> ml_collections.ConfigDict:
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
   return module.get_config(*args)
+
+
+def split_preset(preset: str, config_file: str, targets, modifiers=()) -> tuple[str, tuple[str, ...]]:
+  """(target, modifiers) of a preset `TARGET[,MODIFIER...]`, e.g. 'grid,report'.
+
+  For config files whose presets compose: the first part picks one of
+  `targets`, the rest are some of `modifiers`. Anything else is a ConfigError
+  that names `config_file` and lists the choices.
+  """
+  target, *rest = preset.split(',')
+  usage = f'--config={config_file}:' + ('TARGET,MODIFIER...' if modifiers else 'PRESET')
+  if target not in targets:
+    where = 'the first part of the preset is' if modifiers else 'the preset is'
+    raise errors.ConfigError(f'Unknown preset {target!r} for {config_file}; {where} one of '
+                             f'{", ".join(targets)} ({usage}).')
+  unknown = [m for m in rest if m not in modifiers]
+  if unknown:
+    choices = f'modifiers: {", ".join(modifiers)}' if modifiers else 'it takes no modifiers'
+    raise errors.ConfigError(f'Unknown preset modifier {unknown[0]!r} in {preset!r} for '
+                             f'{config_file}; {choices} ({usage}).')
+  return target, tuple(rest)

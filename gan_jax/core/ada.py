@@ -290,7 +290,17 @@ def augment(images: Array, p: Array | float, key: jax.Array, ops: Sequence[str])
   uniforms = jax.vmap(lambda k: jax.random.uniform(k, (4, batch)))(op_keys[:, 0])
   draws = {op: uniforms[i] for i, op in enumerate(PIPELINE_ORDER)}
   size = jnp.array([[width], [height]], jnp.float32)
+  images = _blit(images, p, draws, enabled, size)
+  images = _geometric(images, p, draws, enabled, size)
+  images = _colour(images, p, draws, enabled)
+  if 'cutout' in enabled:
+    index = PIPELINE_ORDER.index('cutout')
+    images = cutout(images, draws['cutout'][0] < p, op_keys[index, 1])
+  return images
 
+
+def _blit(images: Array, p: Array, draws: dict, enabled: set, size: Array) -> Array:
+  """The pixel-exact ops: x-flip, quarter turns, integer translation."""
   if 'xflip' in enabled:
     u = draws['xflip']
     images = xflip(images, (u[0] < p) & (u[1] < 0.5))
@@ -303,7 +313,12 @@ def augment(images: Array, p: Array | float, key: jax.Array, ops: Sequence[str])
     shift = jnp.round((2 * u[1:3] - 1) * 0.125 * size).astype(jnp.int32)
     shift = jnp.where(u[0] < p, shift, 0)
     images = translate_int(images, shift[0], shift[1])
+  return images
 
+
+def _geometric(images: Array, p: Array, draws: dict, enabled: set, size: Array) -> Array:
+  """Scale, rotation, anisotropy and fractional translation, composed into one resampling."""
+  batch = images.shape[0]
   geom = []
   p_rotate = 1 - jnp.sqrt(1 - p)
   rotate = draws['rotate']
@@ -323,11 +338,15 @@ def augment(images: Array, p: Array | float, key: jax.Array, ops: Sequence[str])
     u = draws['xfrac']
     shift = _normal(u[1:3]) * 0.125 * size
     geom.append((u[0] < p, _affine(1.0, 0.0, 0.0, 1.0, -shift[0], -shift[1])))
-  if geom:
-    output_to_input, any_geom = _compose(geom, batch, 3, output_to_input=True)
-    resampled = resample_affine(images, output_to_input)
-    images = jnp.where(any_geom[:, None, None, None], resampled, images)
+  if not geom:
+    return images
+  output_to_input, any_geom = _compose(geom, batch, 3, output_to_input=True)
+  resampled = resample_affine(images, output_to_input)
+  return jnp.where(any_geom[:, None, None, None], resampled, images)
 
+
+def _colour(images: Array, p: Array, draws: dict, enabled: set) -> Array:
+  """Brightness, contrast, luma flip, hue and saturation, composed into one matrix."""
   colour_matrices = {
       'brightness': lambda u: _brightness_matrix(0.2 * _normal(u)),
       'contrast': lambda u: _contrast_matrix(jnp.exp2(0.5 * _normal(u))),
@@ -337,12 +356,8 @@ def augment(images: Array, p: Array | float, key: jax.Array, ops: Sequence[str])
   }
   colour = [(draws[op][0] < p, colour_matrices[op](draws[op][1]))
             for op in OP_GROUPS['color'] if op in enabled]
-  if colour:
-    matrices, any_colour = _compose(colour, batch, 4, output_to_input=False)
-    transformed = color_transform(images, matrices)
-    images = jnp.where(any_colour[:, None, None, None], transformed, images)
-
-  if 'cutout' in enabled:
-    index = PIPELINE_ORDER.index('cutout')
-    images = cutout(images, draws['cutout'][0] < p, op_keys[index, 1])
-  return images
+  if not colour:
+    return images
+  matrices, any_colour = _compose(colour, images.shape[0], 4, output_to_input=False)
+  transformed = color_transform(images, matrices)
+  return jnp.where(any_colour[:, None, None, None], transformed, images)

@@ -41,11 +41,6 @@ def compute_dtype(name: str):
   return COMPUTE_DTYPES[name]
 
 
-def train_compute_dtype(train_config) -> jnp.dtype:
-  """The dtype of a step's networks: `train_config.compute_dtype` (float32 where it is absent)."""
-  return compute_dtype(train_config.get('compute_dtype', 'float32'))
-
-
 def cast_floating(tree, dtype):
   """`tree` with its floating arrays cast to `dtype`; ints, bools and non-arrays unchanged."""
   def cast(leaf):

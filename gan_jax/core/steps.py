@@ -1,20 +1,21 @@
 """The pure train step: `n_disc` D updates then `n_gen` G updates, on one step's batches.
 
-`make_train_step` closes over the models, loss and optimizers and returns
-`step(state, batch) -> (state, metrics)`, a pure function of its arguments:
-all randomness comes from `fold_in(state.rng, state.step)`, unless the batch
-carries G's noise itself (`noise`: (n_disc, B, latent) for the D updates,
-`g_noise`: (n_gen, B, latent) for the G updates; unconditional models), as the
-2D lab's batches do, drawn for many steps at once. It is meant to be
-jitted over global arrays (see `gan_jax.parallel`), which makes every mean in
-it, BatchNorm's included, a mean over the global batch.
+`make_train_step` closes over the models, loss, optimizers and a `StepSpec`
+(the train keys the step reads, `StepSpec.from_config(config.train)`) and
+returns `step(state, batch) -> (state, metrics)`, a pure function of its
+arguments: all randomness comes from `fold_in(state.rng, state.step)`, unless
+the batch carries G's noise itself (`noise`: (n_disc, B, latent) for the D
+updates, `g_noise`: (n_gen, B, latent) for the G updates; unconditional
+models), as the 2D lab's batches do, drawn for many steps at once. It is
+meant to be jitted over global arrays (see `gan_jax.parallel`), which makes
+every mean in it, BatchNorm's included, a mean over the global batch.
 
 Like the reference PyTorch loops, D sees the real and the generated batch in
 two separate calls (so BatchNorm normalises each on its own), D's running
 statistics (and spectral-norm vectors) are updated by every D call, G's by its
 own update only, and the generated batch is detached from G in D's update.
-G and D compute in `train.compute_dtype` (`gan_jax.precision`); the images,
-logits, losses and penalties between them are float32.
+G and D compute in `train.compute_dtype` (`gan_jax.core.precision`); the
+images, logits, losses and penalties between them are float32.
 
 Every batch D sees first goes through `d_input` (config.augment), with one
 shared key for the real and the generated batch of a D update. D's loss adds
@@ -33,19 +34,46 @@ from that update's logits, so it is checkpointed and restored with the rest.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+from typing import Any, Callable, NamedTuple
+
 import jax
 import jax.numpy as jnp
 import ml_collections
 import optax
 
-from gan_jax.core import augment as augment_lib
 from gan_jax import errors
+from gan_jax.core import augment as augment_lib
 from gan_jax.core import losses as losses_lib
-from gan_jax.core import regularizers as regularizers_lib
 from gan_jax.core import precision
+from gan_jax.core import regularizers as regularizers_lib
 from gan_jax.core.losses import GANLoss
-from gan_jax.models import GANModels, split_output
 from gan_jax.core.state import GANState, NetState, update_ema
+from gan_jax.models import GANModels, split_output
+
+
+@dataclasses.dataclass(frozen=True)
+class StepSpec:
+  """The train keys a step reads, read once from `config.train` (validated in `config.base`)."""
+  n_disc: int = 1             # D updates per step, each on its own real batch
+  n_gen: int = 1              # G updates per step
+  ema_decay: float = 0.0      # 0: no EMA of G
+  ema_start: int = 0          # the EMA copies G before this step
+  compute_dtype: Any = jnp.float32   # G's and D's (`precision.mixed_apply`)
+
+  @classmethod
+  def from_config(cls, train_config: ml_collections.ConfigDict) -> 'StepSpec':
+    return cls(n_disc=train_config.n_disc, n_gen=train_config.n_gen,
+               ema_decay=train_config.ema_decay, ema_start=train_config.ema_start,
+               compute_dtype=precision.compute_dtype(
+                   train_config.get('compute_dtype', 'float32')))
+
+  def updated_ema(self, ema: dict, g_variables: dict, step: jax.Array) -> dict:
+    """The EMA of G after the update of `step`; {} (no EMA) stays {}."""
+    if not ema:
+      return ema
+    return update_ema(ema, g_variables, step, self.ema_decay, self.ema_start)
 
 
 def images_to_float(images: jax.Array) -> jax.Array:
@@ -69,14 +97,15 @@ def sample_latents(key: jax.Array, gan: GANModels, batch_size: int):
   return z, labels
 
 
-def _finite(*values) -> jax.Array:
-  return jnp.all(jnp.stack([jnp.all(jnp.isfinite(v)) for v in values]))
-
-
-def _apply_updates(net: NetState, grads, tx: optax.GradientTransformation,
-                   batch_stats) -> NetState:
+def apply_updates(net: NetState, grads, tx: optax.GradientTransformation,
+                  batch_stats) -> NetState:
+  """`net` after one optimizer update from `grads`, with the new `batch_stats`."""
   updates, opt_state = tx.update(grads, net.opt_state, net.params)
   return NetState(optax.apply_updates(net.params, updates), batch_stats, opt_state)
+
+
+def _finite(*values) -> jax.Array:
+  return jnp.all(jnp.stack([jnp.all(jnp.isfinite(v)) for v in values]))
 
 
 def _classifier_terms(extras: dict, labels: jax.Array, prefix: str) -> dict:
@@ -88,123 +117,156 @@ def _classifier_terms(extras: dict, labels: jax.Array, prefix: str) -> dict:
           f'{prefix}_acc': jnp.mean(jnp.argmax(logits, -1) == labels)}
 
 
-def make_train_step(gan: GANModels, loss: GANLoss,
-                    g_tx: optax.GradientTransformation,
-                    d_tx: optax.GradientTransformation,
-                    train_config: ml_collections.ConfigDict,
-                    d_input=None, regularizer=None, shard_batch=None):
-  """Returns the pure `step(state, batch) -> (state, metrics)`.
+@dataclasses.dataclass(frozen=True)
+class Nets:
+  """What the D and the G update share: G and D in the step's dtype, the loss, D's extras, noise."""
+  gan: GANModels
+  loss: GANLoss
+  g_apply: Callable           # G.apply in spec.compute_dtype: float32 in, float32 out
+  d_apply: Callable
+  d_input: Any                # `augment.DInput`: every batch D sees goes through it
+  regularizer: Any            # `regularizers.Regularize`: D's (and G's) penalties
+  shard_batch: Callable       # places the noise and labels the step draws
 
-  `d_input` (`gan_jax.augment.build`: `d_input(images, shared_key, own_key,
-  step, state)`, with `init_state` and `observe`) transforms every batch D
-  sees; `regularizer` (`gan_jax.regularizers.build`) adds its penalties to
-  D's loss (and G's, for zCR). Both default to nothing. `shard_batch(x)`
-  places the noise and labels the step draws (`parallel.batch_constraint`);
-  the default leaves them to XLA.
-  """
-  # G.apply and D.apply in config.train.compute_dtype (gan_jax.precision):
-  # float32 in, float32 out, whatever they compute in.
-  dtype = precision.train_compute_dtype(train_config)
-  g_apply = precision.mixed_apply(gan.generator, dtype)
-  d_apply = precision.mixed_apply(gan.discriminator, dtype)
-  n_disc, n_gen = train_config.n_disc, train_config.n_gen
-  ema_decay, ema_start = train_config.ema_decay, train_config.ema_start
-  d_input = d_input or augment_lib.DInput([])
-  regularizer = regularizer or regularizers_lib.Regularize([], 'mask')
-  if loss.similarity_weight and not gan.num_classes:
-    raise errors.ConfigError(
-        'config.loss.similarity_weight pairs generated and real images of the same '
-        'class, so it needs config.model.conditional=True (and labelled data).')
+  @classmethod
+  def build(cls, gan: GANModels, loss: GANLoss, spec: StepSpec, d_input=None,
+            regularizer=None, shard_batch=None) -> 'Nets':
+    if loss.similarity_weight and not gan.num_classes:
+      raise errors.ConfigError(
+          'config.loss.similarity_weight pairs generated and real images of the same '
+          'class, so it needs config.model.conditional=True (and labelled data).')
+    return cls(gan, loss, precision.mixed_apply(gan.generator, spec.compute_dtype),
+               precision.mixed_apply(gan.discriminator, spec.compute_dtype),
+               d_input or augment_lib.DInput([]),
+               regularizer or regularizers_lib.Regularize([], 'mask'),
+               shard_batch or (lambda x: x))
 
-  shard_batch = shard_batch or (lambda x: x)
-
-  def noise(key: jax.Array, batch_size: int, given):
+  def noise(self, key: jax.Array, batch_size: int, given):
+    """(z, labels) for G: drawn from `key`, or `given` z with class 0 (unconditional models)."""
     if given is None:
-      z, labels = sample_latents(key, gan, batch_size)
+      z, labels = sample_latents(key, self.gan, batch_size)
     else:
       z, labels = given, jnp.zeros((batch_size,), jnp.int32)
-    return shard_batch(z), shard_batch(labels)
+    return self.shard_batch(z), self.shard_batch(labels)
+
+
+class _DBatch(NamedTuple):
+  """The inputs of one D update's loss, as D sees them (after `d_input`)."""
+  images: jax.Array
+  fake: jax.Array
+  labels: jax.Array
+  fake_labels: jax.Array
+  z: jax.Array
+  regenerate: Callable        # z -> G(z) as D sees it (for the regularisers that resample)
+
+
+def _d_loss(nets: Nets, batch_stats, batch: _DBatch, reg_key: jax.Array,
+            update_index: jax.Array, reg_state: dict, params):
+  """D's loss (with its penalties) and (new statistics, logits, loss parts, extra metrics)."""
+  d_apply, loss = nets.d_apply, nets.loss
+  real_out, upd = d_apply({'params': params, 'batch_stats': batch_stats},
+                          batch.images, batch.labels, train=True, mutable=['batch_stats'])
+  fake_out, upd = d_apply({'params': params, **upd}, batch.fake, batch.fake_labels,
+                          train=True, mutable=['batch_stats'])
+  (real_logits, real_extras), (fake_logits, fake_extras) = (
+      split_output(real_out), split_output(fake_out))
+  loss_real = jnp.mean(loss.d_real(real_logits))
+  loss_fake = jnp.mean(loss.d_fake(fake_logits))
+  extra = {**_classifier_terms(real_extras, batch.labels, 'd_class_real'),
+           **_classifier_terms(fake_extras, batch.fake_labels, 'd_class_fake')}
+  total = loss_real + loss_fake
+  if extra:
+    total += loss.classifier_weight * (extra['d_class_real_loss'] +
+                                       extra['d_class_fake_loss'])
+
+  def d_logits(x, labels):
+    # Penalties see D as in training but leave its state alone.
+    out, _ = d_apply({'params': params, 'batch_stats': batch_stats}, x, labels,
+                     train=True, mutable=['batch_stats'])
+    return split_output(out)[0]
+
+  penalty, penalty_metrics = nets.regularizer(
+      d_logits, batch.images, batch.fake, batch.labels, reg_key, update_index,
+      state=reg_state, fake_labels=batch.fake_labels, real_logits=real_logits,
+      fake_logits=fake_logits, z=batch.z, regenerate=batch.regenerate)
+  extra.update(penalty_metrics)
+  return total + penalty, (upd.get('batch_stats', {}), real_logits,
+                           fake_logits, loss_real, loss_fake, extra)
+
+
+def _observe(nets: Nets, aux: dict, real_logits, fake_logits, update_index):
+  """`state.aux` after a D update (ADA's p, LeCam's anchors), and the metrics that says."""
+  new_aux, metrics = dict(aux), {}
+  if 'augment' in aux:
+    new_aux['augment'], metrics = nets.d_input.observe(aux['augment'], real_logits,
+                                                       update_index)
+  if 'reg' in aux:
+    new_aux['reg'] = nets.regularizer.observe(aux['reg'], real_logits, fake_logits)
+  return new_aux, metrics
+
+
+def _d_metrics(loss_real, loss_fake, real_logits, fake_logits, grad_norm, extra) -> dict:
+  return {
+      'd_loss': loss_real + loss_fake,
+      'd_loss_real': loss_real,
+      'd_loss_fake': loss_fake,
+      'd_acc_real': jnp.mean(real_logits > 0),
+      'd_acc_fake': jnp.mean(fake_logits < 0),
+      'd_real': jnp.mean(jax.nn.sigmoid(real_logits)),   # mean D(x)
+      'd_fake': jnp.mean(jax.nn.sigmoid(fake_logits)),   # mean D(G(z))
+      'd_grad_norm': grad_norm,
+      **extra,
+      'finite': _finite(loss_real, loss_fake, grad_norm, *extra.values()),
+  }
+
+
+def make_d_update(nets: Nets, d_tx: optax.GradientTransformation) -> Callable:
+  """`d_update(g, d, aux, real, key, step, update_index) -> (d, aux, metrics)`: one D update."""
 
   def d_update(g: NetState, d: NetState, aux: dict, real: dict, key: jax.Array,
                step: jax.Array, update_index: jax.Array):
     images = images_to_float(real['image'])
-    z, fake_labels = noise(key, images.shape[0], real.get('noise'))
+    z, fake_labels = nets.noise(key, images.shape[0], real.get('noise'))
     aug_key, reg_key = jax.random.fold_in(key, 1), jax.random.fold_in(key, 2)
     aug_state, reg_state = aux.get('augment', {}), aux.get('reg', {})
 
     def generated_as_d_sees_it(z):
-      fake, _ = g_apply(g.variables, z, fake_labels, train=True, mutable=['batch_stats'])
-      return d_input(jax.lax.stop_gradient(fake), aug_key, jax.random.fold_in(aug_key, 2),
-                     step, aug_state)
+      fake, _ = nets.g_apply(g.variables, z, fake_labels, train=True,
+                             mutable=['batch_stats'])
+      return nets.d_input(jax.lax.stop_gradient(fake), aug_key,
+                          jax.random.fold_in(aug_key, 2), step, aug_state)
 
-    images = d_input(images, aug_key, jax.random.fold_in(aug_key, 1), step, aug_state)
-    fake = generated_as_d_sees_it(z)
-
-    def loss_fn(params):
-      real_out, upd = d_apply({'params': params, 'batch_stats': d.batch_stats},
-                              images, real['label'], train=True,
-                              mutable=['batch_stats'])
-      fake_out, upd = d_apply({'params': params, **upd}, fake, fake_labels,
-                              train=True, mutable=['batch_stats'])
-      (real_logits, real_extras), (fake_logits, fake_extras) = (
-          split_output(real_out), split_output(fake_out))
-      loss_real = jnp.mean(loss.d_real(real_logits))
-      loss_fake = jnp.mean(loss.d_fake(fake_logits))
-      extra = {**_classifier_terms(real_extras, real['label'], 'd_class_real'),
-               **_classifier_terms(fake_extras, fake_labels, 'd_class_fake')}
-      total = loss_real + loss_fake
-      if extra:
-        total += loss.classifier_weight * (extra['d_class_real_loss'] +
-                                           extra['d_class_fake_loss'])
-
-      def d_logits(x, labels):
-        # Penalties see D as in training but leave its state alone.
-        out, _ = d_apply({'params': params, 'batch_stats': d.batch_stats}, x, labels,
-                         train=True, mutable=['batch_stats'])
-        return split_output(out)[0]
-
-      penalty, penalty_metrics = regularizer(
-          d_logits, images, fake, real['label'], reg_key, update_index, state=reg_state,
-          fake_labels=fake_labels, real_logits=real_logits, fake_logits=fake_logits,
-          z=z, regenerate=generated_as_d_sees_it)
-      extra.update(penalty_metrics)
-      return total + penalty, (upd.get('batch_stats', {}), real_logits,
-                               fake_logits, loss_real, loss_fake, extra)
-
+    images = nets.d_input(images, aug_key, jax.random.fold_in(aug_key, 1), step, aug_state)
+    batch = _DBatch(images, generated_as_d_sees_it(z), real['label'], fake_labels, z,
+                    generated_as_d_sees_it)
+    loss_fn = functools.partial(_d_loss, nets, d.batch_stats, batch, reg_key, update_index,
+                                reg_state)
     grads, (stats, real_logits, fake_logits, loss_real, loss_fake, extra) = jax.grad(
         loss_fn, has_aux=True)(d.params)
     grad_norm = optax.global_norm(grads)
-    new_aux = dict(aux)
-    if 'augment' in aux:
-      new_aux['augment'], aug_metrics = d_input.observe(aug_state, real_logits, update_index)
-      extra = {**extra, **aug_metrics}
-    if 'reg' in aux:
-      new_aux['reg'] = regularizer.observe(reg_state, real_logits, fake_logits)
-    metrics = {
-        'd_loss': loss_real + loss_fake,
-        'd_loss_real': loss_real,
-        'd_loss_fake': loss_fake,
-        'd_acc_real': jnp.mean(real_logits > 0),
-        'd_acc_fake': jnp.mean(fake_logits < 0),
-        'd_real': jnp.mean(jax.nn.sigmoid(real_logits)),   # mean D(x)
-        'd_fake': jnp.mean(jax.nn.sigmoid(fake_logits)),   # mean D(G(z))
-        'd_grad_norm': grad_norm,
-        **extra,
-        'finite': _finite(loss_real, loss_fake, grad_norm, *extra.values()),
-    }
-    return _apply_updates(d, grads, d_tx, stats), new_aux, metrics
+    aux, aug_metrics = _observe(nets, aux, real_logits, fake_logits, update_index)
+    metrics = _d_metrics(loss_real, loss_fake, real_logits, fake_logits, grad_norm,
+                         {**extra, **aug_metrics})
+    return apply_updates(d, grads, d_tx, stats), aux, metrics
+
+  return d_update
+
+
+def make_g_update(nets: Nets, g_tx: optax.GradientTransformation) -> Callable:
+  """`g_update(g, d, aux, key, batch_size, step, update_index, real, given) -> (g, d, metrics)`."""
+  loss, d_input, regularizer = nets.loss, nets.d_input, nets.regularizer
 
   def g_update(g: NetState, d: NetState, aux: dict, key: jax.Array, batch_size: int,
                step: jax.Array, update_index: jax.Array, real: dict, given=None):
-    z, labels = noise(key, batch_size, given)
+    z, labels = nets.noise(key, batch_size, given)
     if loss.similarity_weight:
       labels = real['label']
     aug_key, reg_key = jax.random.fold_in(key, 1), jax.random.fold_in(key, 2)
 
     def loss_fn(params):
       def generate(z):
-        return g_apply({'params': params, 'batch_stats': g.batch_stats},
-                       z, labels, train=True, mutable=['batch_stats'])
+        return nets.g_apply({'params': params, 'batch_stats': g.batch_stats},
+                            z, labels, train=True, mutable=['batch_stats'])
 
       fake, g_upd = generate(z)
       extra = {}
@@ -218,8 +280,8 @@ def make_train_step(gan: GANModels, loss: GANLoss,
         extra.update(penalty_metrics)
       fake = d_input(fake, aug_key, jax.random.fold_in(aug_key, 2), step,
                      aux.get('augment', {}))
-      out, d_upd = d_apply(d.variables, fake, labels, train=True,
-                           mutable=['batch_stats'])
+      out, d_upd = nets.d_apply(d.variables, fake, labels, train=True,
+                                mutable=['batch_stats'])
       logits, extras = split_output(out)
       g_loss = jnp.mean(loss.g(logits))
       extra.update(_classifier_terms(extras, labels, 'g_class'))
@@ -236,21 +298,50 @@ def make_train_step(gan: GANModels, loss: GANLoss,
     grad_norm = optax.global_norm(grads)
     metrics = {'g_loss': g_loss, 'g_grad_norm': grad_norm, **extra,
                'finite': _finite(g_loss, grad_norm, *extra.values())}
-    return (_apply_updates(g, grads, g_tx, g_stats),
-            d.replace(batch_stats=d_stats), metrics)
+    return apply_updates(g, grads, g_tx, g_stats), d.replace(batch_stats=d_stats), metrics
+
+  return g_update
+
+
+def _check_step_inputs(nets: Nets, state: GANState, batch: dict) -> None:
+  if nets.gan.num_classes and ('noise' in batch or 'g_noise' in batch):
+    raise ValueError('Noise given in the batch is for unconditional models only.')
+  for part, component in (('augment', nets.d_input), ('reg', nets.regularizer)):
+    if getattr(component, 'init_state', dict)() and part not in state.aux:
+      raise ValueError(f'config.{part} keeps state, but state.aux has no {part!r}: '
+                       'create the state with its init_state() (train.build_setup does).')
+
+
+def _mean_metrics(updates: list[dict]) -> dict:
+  """Each metric averaged over the updates that report it; 'finite' only if all were."""
+  metrics = {k: jnp.mean(jnp.stack([m[k] for m in updates if k in m]))
+             for k in sorted({k for m in updates for k in m} - {'finite'})}
+  metrics['finite'] = jnp.all(jnp.stack([m['finite'] for m in updates]))
+  return metrics
+
+
+def make_train_step(gan: GANModels, loss: GANLoss,
+                    g_tx: optax.GradientTransformation,
+                    d_tx: optax.GradientTransformation,
+                    spec: StepSpec, d_input=None, regularizer=None, shard_batch=None):
+  """Returns the pure `step(state, batch) -> (state, metrics)`.
+
+  `d_input` (`gan_jax.core.augment.build`: `d_input(images, shared_key,
+  own_key, step, state)`, with `init_state` and `observe`) transforms every
+  batch D sees; `regularizer` (`gan_jax.core.regularizers.build`) adds its
+  penalties to D's loss (and G's, for zCR). Both default to nothing.
+  `shard_batch(x)` places the noise and labels the step draws
+  (`parallel.batch_constraint`); the default leaves them to XLA.
+  """
+  nets = Nets.build(gan, loss, spec, d_input, regularizer, shard_batch)
+  d_update, g_update = make_d_update(nets, d_tx), make_g_update(nets, g_tx)
+  n_disc, n_gen = spec.n_disc, spec.n_gen
 
   def step(state: GANState, batch: dict):
-    if gan.num_classes and ('noise' in batch or 'g_noise' in batch):
-      raise ValueError('Noise given in the batch is for unconditional models only.')
-    for part, component in (('augment', d_input), ('reg', regularizer)):
-      if getattr(component, 'init_state', dict)() and part not in state.aux:
-        raise ValueError(f'config.{part} keeps state, but state.aux has no {part!r}: '
-                         'create the state with its init_state() (train.build_setup does).')
-    key = jax.random.fold_in(state.rng, state.step)
-    keys = jax.random.split(key, n_disc + n_gen)
+    _check_step_inputs(nets, state, batch)
+    keys = jax.random.split(jax.random.fold_in(state.rng, state.step), n_disc + n_gen)
     d_keys, g_keys = keys[:n_disc], keys[n_disc:]
     batch_size = batch['image'].shape[1]
-
     # Python loops, not lax.scan: on CPU, XLA runs convolutions inside a
     # while loop slowly (docs/design.md; `python -m benchmarks.compare_torch
     # --scan_steps=4` measures it).
@@ -268,14 +359,8 @@ def make_train_step(gan: GANModels, loss: GANLoss,
                          jax.tree.map(lambda x: x[i % n_disc], d_batch),
                          None if g_noise is None else g_noise[i])
       updates.append(m)
-    metrics = {k: jnp.mean(jnp.stack([m[k] for m in updates if k in m]))
-               for k in sorted({k for m in updates for k in m} - {'finite'})}
-    metrics['finite'] = jnp.all(jnp.stack([m['finite'] for m in updates]))
-
-    ema = state.ema
-    if ema:
-      ema = update_ema(ema, g.variables, state.step, ema_decay, ema_start)
+    ema = spec.updated_ema(state.ema, g.variables, state.step)
     new_state = state.replace(step=state.step + 1, g=g, d=d, ema=ema, aux=aux)
-    return new_state, metrics
+    return new_state, _mean_metrics(updates)
 
   return step

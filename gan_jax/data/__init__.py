@@ -31,7 +31,7 @@ def _toy2d(data_config):
   del data_config
   raise errors.ConfigError(
       "config.data.source='toy2d' is 2D points, trained by the 2D lab: set "
-      "config.trainer='toy2d' (configs/toy2d_*.py do).")
+      "config.trainer='toy2d' (configs/toy2d.py does).")
 
 
 # Sources decoded into memory once, instead of on every access.

@@ -81,3 +81,22 @@ def fetch(source, indices: np.ndarray) -> dict:
   flat = [source[int(i)] for i in indices.reshape(-1)]
   return {key: np.stack([e[key] for e in flat]).reshape(indices.shape + np.shape(flat[0][key]))
           for key in flat[0]}
+
+
+def read_all_images(source: str, path: str, image_size: int,
+                    channels: int) -> tuple[np.ndarray, str]:
+  """Every image of a dataset in memory: uint8 (N, size, size, channels), and its description.
+
+  `source` and `path` are config.data.source and config.data.path (an image
+  folder, IDX files, ...), read at `image_size` with `channels` and the base
+  config's other data settings (every split, every class).
+  """
+  # pylint: disable=g-import-not-at-top  (the package imports its modules, not this one)
+  from gan_jax import data
+  from gan_jax.config import base as config_base
+  data_config = config_base.get_config().data
+  data_config.source, data_config.path, data_config.split = source, path, ''
+  data_config.image_size, data_config.channels = image_size, channels
+  dataset = data.build_source(data_config)
+  images = np.asarray(fetch(dataset, np.arange(len(dataset)))['image'], np.uint8)
+  return images, dataset.info.description

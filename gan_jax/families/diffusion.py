@@ -29,8 +29,8 @@ import optax
 
 from gan_jax import errors
 from gan_jax.core import precision
-from gan_jax.core.state import GANState, NetState, update_ema
-from gan_jax.core.steps import images_to_float
+from gan_jax.core import steps
+from gan_jax.core.state import GANState
 
 SCHEDULES = ('linear', 'cosine')
 SAMPLERS = ('ancestral', 'ddim')
@@ -113,14 +113,16 @@ def sample(apply_fn, variables, x_T, labels, key, schedule: Schedule, *, sampler
   return jnp.clip(x, -1.0, 1.0)
 
 
-def check_config(ddpm) -> None:
+def check_config(config) -> None:
+  """Checks config.ddpm (the family's check, `gan_jax.families`)."""
+  ddpm = config.ddpm
   betas(ddpm.schedule, 2)
   if ddpm.sampler not in SAMPLERS:
     raise errors.ConfigError(f'config.ddpm.sampler={ddpm.sampler!r} is not one of '
                              f'{", ".join(SAMPLERS)}.')
   if ddpm.timesteps < 2 or not 1 <= ddpm.sample_steps <= ddpm.timesteps:
-    raise errors.ConfigError('config.ddpm.timesteps must be >= 2 and config.ddpm.sample_steps '
-                             'in [1, timesteps].')
+    raise errors.ConfigError(f'config.ddpm.timesteps={ddpm.timesteps} must be >= 2 and '
+                             f'config.ddpm.sample_steps={ddpm.sample_steps} in [1, timesteps].')
 
 
 def make_sampler(gan, ddpm):
@@ -140,19 +142,17 @@ def make_sampler(gan, ddpm):
   return draw
 
 
-def make_train_step(gan, loss, g_tx, d_tx, train_config, d_input=None, regularizer=None,
-                    shard_batch=None,
-                    *, ddpm):
+def make_train_step(gan, loss, g_tx, d_tx, spec: steps.StepSpec, d_input=None,
+                    regularizer=None, shard_batch=None, *, ddpm):
   """The pure `step(state, batch) -> (state, metrics)`: one noise-prediction update of the U-Net."""
   del loss, d_tx, d_input, regularizer, shard_batch  # its noise is shaped and sharded like the images
-  dtype = precision.train_compute_dtype(train_config)
-  unet_apply = precision.mixed_apply(gan.generator, dtype)
+  unet_apply = precision.mixed_apply(gan.generator, spec.compute_dtype)
   schedule = Schedule.make(ddpm.schedule, ddpm.timesteps)
 
   def step(state: GANState, batch: dict):
     key = jax.random.fold_in(state.rng, state.step)
     t_key, noise_key, drop_key = jax.random.split(key, 3)
-    x0 = images_to_float(batch['image'][0])
+    x0 = steps.images_to_float(batch['image'][0])
     labels = batch['label'][0]
     n = x0.shape[0]
     t = jax.random.randint(t_key, (n,), 0, schedule.timesteps)
@@ -167,12 +167,8 @@ def make_train_step(gan, loss, g_tx, d_tx, train_config, d_input=None, regulariz
       return jnp.mean((eps - noise) ** 2)
 
     mse, grads = jax.value_and_grad(loss_fn)(state.g.params)
-    updates, opt_state = g_tx.update(grads, state.g.opt_state, state.g.params)
-    g = NetState(optax.apply_updates(state.g.params, updates), state.g.batch_stats, opt_state)
-    ema = state.ema
-    if ema:
-      ema = update_ema(ema, g.variables, state.step, train_config.ema_decay,
-                       train_config.ema_start)
+    g = steps.apply_updates(state.g, grads, g_tx, state.g.batch_stats)
+    ema = spec.updated_ema(state.ema, g.variables, state.step)
     grad_norm = optax.global_norm(grads)
     metrics = {'loss': mse, 'grad_norm': grad_norm,
                'finite': jnp.all(jnp.isfinite(jnp.stack([mse, grad_norm])))}

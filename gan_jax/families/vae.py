@@ -21,8 +21,8 @@ import optax
 
 from gan_jax import errors
 from gan_jax.core import precision
-from gan_jax.core.state import GANState, NetState, update_ema
-from gan_jax.core.steps import images_to_float
+from gan_jax.core import steps
+from gan_jax.core.state import GANState
 
 LIKELIHOODS = ('bernoulli', 'gaussian')
 
@@ -58,6 +58,7 @@ def negative_elbo(decoder_raw, images, mean, logvar, *, beta: float, likelihood:
 
 
 def check_config(config: ml_collections.ConfigDict) -> None:
+  """Checks config.vae (the family's check, `gan_jax.families`)."""
   vae = config.vae
   if vae.likelihood not in LIKELIHOODS:
     raise errors.ConfigError(f'config.vae.likelihood={vae.likelihood!r} is not one of '
@@ -67,8 +68,8 @@ def check_config(config: ml_collections.ConfigDict) -> None:
                              f'config.vae.sigma={vae.sigma} positive.')
 
 
-def make_train_step(gan, loss, g_tx, d_tx, train_config, d_input=None, regularizer=None,
-                    shard_batch=None,
+def make_train_step(gan, loss, g_tx, d_tx, spec: steps.StepSpec, d_input=None,
+                    regularizer=None, shard_batch=None,
                     *, beta: float, likelihood: str, sigma: float):
   """The pure `step(state, batch) -> (state, metrics)`: one joint encoder/decoder update.
 
@@ -76,15 +77,14 @@ def make_train_step(gan, loss, g_tx, d_tx, train_config, d_input=None, regulariz
   regularisers do not apply to a VAE and are ignored.
   """
   del loss, d_input, regularizer, shard_batch  # its noise is shaped and sharded like the images
-  dtype = precision.train_compute_dtype(train_config)
-  decode = precision.mixed_apply(gan.generator, dtype)
-  encode = precision.mixed_apply(gan.discriminator, dtype)
+  decode = precision.mixed_apply(gan.generator, spec.compute_dtype)
+  encode = precision.mixed_apply(gan.discriminator, spec.compute_dtype)
   objective = functools.partial(negative_elbo, beta=beta, likelihood=likelihood,
                                 sigma=sigma)
 
   def step(state: GANState, batch: dict):
     key = jax.random.fold_in(state.rng, state.step)
-    images = images_to_float(batch['image'][0])
+    images = steps.images_to_float(batch['image'][0])
     labels = batch['label'][0]
 
     def loss_fn(params):
@@ -98,16 +98,9 @@ def make_train_step(gan, loss, g_tx, d_tx, train_config, d_input=None, regulariz
 
     (total, (nll, kl)), (g_grads, d_grads) = jax.value_and_grad(loss_fn, has_aux=True)(
         (state.g.params, state.d.params))
-
-    def apply(net: NetState, grads, tx):
-      updates, opt_state = tx.update(grads, net.opt_state, net.params)
-      return NetState(optax.apply_updates(net.params, updates), net.batch_stats, opt_state)
-
-    g, d = apply(state.g, g_grads, g_tx), apply(state.d, d_grads, d_tx)
-    ema = state.ema
-    if ema:
-      ema = update_ema(ema, g.variables, state.step, train_config.ema_decay,
-                       train_config.ema_start)
+    g = steps.apply_updates(state.g, g_grads, g_tx, state.g.batch_stats)
+    d = steps.apply_updates(state.d, d_grads, d_tx, state.d.batch_stats)
+    ema = spec.updated_ema(state.ema, g.variables, state.step)
     grad_norm = optax.global_norm((g_grads, d_grads))
     metrics = {'loss': total, 'recon_nll': nll, 'kl': kl, 'grad_norm': grad_norm,
                'finite': jnp.all(jnp.isfinite(jnp.stack([total, grad_norm])))}

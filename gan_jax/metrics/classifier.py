@@ -213,12 +213,9 @@ def main():
     fl = flags.FLAGS
     if not fl['verbosity'].present:  # orbax's INFO lines would drown the result
       logging.set_verbosity(logging.WARNING)
-    try:
-      train_and_save(fl.config.data, fl.out, steps=fl.steps, batch_size=fl.batch_size,
-                     lr=fl.lr, holdout=fl.holdout, seed=fl.seed,
-                     log=functools.partial(print, flush=True))
-    except errors.GanJaxError as e:
-      sys.exit(f'error: {e}')
+    train_and_save(fl.config.data, fl.out, steps=fl.steps, batch_size=fl.batch_size,
+                   lr=fl.lr, holdout=fl.holdout, seed=fl.seed,
+                   log=functools.partial(print, flush=True))
   cli.run(run)
 
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 import concurrent.futures
 import json
 import os
-import sys
 import time
 
 import numpy as np
@@ -169,22 +168,19 @@ def main(argv=None):
     if len(args) != 3:
       raise app.UsageError('Give two paths: PATH_A PATH_B (or PATH OUT.npz with --save_stats).')
     log = lambda message: print(message, flush=True)   # pylint: disable=unnecessary-lambda-assignment
-    try:
-      start = time.perf_counter()
-      sets = FeatureSets(fl.inception_weights or '', fl.scaling, fl.batch_size, fl.num,
-                         fl.seed, log)
-      if fl.save_stats:
-        stats, described = sets.statistics(args[1])
-        save_stats(args[2], stats, dict(sets.protocol, set=described))
-        log(f'Wrote the statistics of {described["num"]} images to {args[2]}')
-        return
-      from gan_jax.metrics import frechet  # pylint: disable=g-import-not-at-top
-      stats_a, set_a = sets.statistics(args[1])
-      stats_b, set_b = sets.statistics(args[2])
-      value = frechet.frechet_distance(stats_a, stats_b)
-      seconds = time.perf_counter() - start
-    except errors.GanJaxError as e:
-      sys.exit(f'error: {e}')
+    start = time.perf_counter()
+    sets = FeatureSets(fl.inception_weights or '', fl.scaling, fl.batch_size, fl.num,
+                       fl.seed, log)
+    if fl.save_stats:
+      stats, described = sets.statistics(args[1])
+      save_stats(args[2], stats, dict(sets.protocol, set=described))
+      log(f'Wrote the statistics of {described["num"]} images to {args[2]}')
+      return
+    from gan_jax.metrics import frechet  # pylint: disable=g-import-not-at-top
+    stats_a, set_a = sets.statistics(args[1])
+    stats_b, set_b = sets.statistics(args[2])
+    value = frechet.frechet_distance(stats_a, stats_b)
+    seconds = time.perf_counter() - start
     print(f'FID: {value:.4f}')
     for name, described in (('A', set_a), ('B', set_b)):
       print(f'  {name}: {described.get("description", described["path"])}, '

@@ -32,7 +32,6 @@ import importlib.metadata
 import io
 import os
 import shutil
-import sys
 import zipfile
 from typing import Mapping
 
@@ -402,19 +401,16 @@ def main(argv=None):
       raise app.UsageError(f'Unexpected arguments: {" ".join(args[1:])}')
     fl = flags.FLAGS
     out = fl.out or default_path()
-    try:
-      if fl.pth and fl.pt:
-        raise errors.ConfigError('Pass --pth or --pt, not both.')
-      if fl.pth:
-        out = convert(fl.pth, out, fl.check_hash)
-      else:
-        source = fl.pt or package_file()
-        if source is None:
-          raise errors.DataNotFoundError(
-              f'{PACKAGE} is not installed and no --pt or --pth was given. ' + how_to_obtain(out))
-        out = convert_torchscript(source, out, fl.check_hash)
-    except errors.GanJaxError as e:
-      sys.exit(f'error: {e}')
+    if fl.pth and fl.pt:
+      raise errors.ConfigError('Pass --pth or --pt, not both.')
+    if fl.pth:
+      out = convert(fl.pth, out, fl.check_hash)
+    else:
+      source = fl.pt or package_file()
+      if source is None:
+        raise errors.DataNotFoundError(
+            f'{PACKAGE} is not installed and no --pt or --pth was given. ' + how_to_obtain(out))
+      out = convert_torchscript(source, out, fl.check_hash)
     print(f'Wrote the FID Inception weights to {out}')
   cli.run(run, argv)
 

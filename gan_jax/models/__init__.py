@@ -1,21 +1,26 @@
-"""The model zoo: G/D pairs registered by name and built from `config.model`.
+"""The model zoo: G/D pairs registered by name, with what each supports, built from `config.model`.
 
-A builder takes (model_config, image_shape, num_classes) and returns
-(generator, discriminator). G is called as `G(z, labels, train=...)` and
-returns images in [-1, 1]; D as `D(images, labels, train=...)` and returns one
-logit per image, shape (B,), or, when it has an auxiliary head (ACGAN), a dict
-{'logits': (B,), 'class_logits': (B, C)}; `split_output` reads either.
-`num_classes` is 0 for unconditional models.
+A `ModelEntry` of `MODELS` declares its contract: the images it makes (sides,
+any square side divisible by 4, any image, or 2D points), the conditionings
+its G and D implement, where it can take spectral norm and where it takes it
+by default. `build` checks `config.model` and the data against the entry
+once, with one message per kind of mismatch naming the key, the value and
+the models that do support it, then calls the entry's builder with
+keyword-only arguments (see `build`). The G and D modules take keyword
+arguments only too, so no field can land in another's place.
 
-Every builder honours `model.g_conditioning`, `model.d_conditioning` and
-`model.spectral_norm`; `model.width_scale` scales the widths of the models
+G is called as `G(z, labels, train=...)` and returns images in [-1, 1]; D as
+`D(images, labels, train=...)` and returns one logit per image, shape (B,),
+or, when it has an auxiliary head (ACGAN), a dict {'logits': (B,),
+'class_logits': (B, C)}; `split_output` reads either. `num_classes` is 0 for
+unconditional models. `model.width_scale` scales the widths of the models
 that have a width list.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import flax.linen as nn
 import ml_collections
@@ -39,158 +44,6 @@ class GANModels:
   sampler: Any = None
 
 
-def _require_size(name: str, image_shape: Sequence[int], size: int) -> None:
-  if len(image_shape) != 3:
-    raise errors.ConfigError(f'Model {name!r} makes {size}x{size} images, but the data '
-                             f'has shape {tuple(image_shape)}.')
-  if tuple(image_shape[:2]) != (size, size):
-    raise errors.ConfigError(
-        f'Model {name!r} makes {size}x{size} images, but the data is '
-        f'{image_shape[0]}x{image_shape[1]}. Set --config.data.image_size='
-        f'{size}, or pick a model for that size (models: {", ".join(MODELS.names())}).')
-
-
-SPECTRAL_NORM = ('default', 'none', 'd', 'g', 'gd')
-
-
-def _spectral_norm(cfg, default: str) -> tuple[bool, bool]:
-  """(in G, in D) from `model.spectral_norm`; 'default' is the architecture's own choice."""
-  where = default if cfg.spectral_norm == 'default' else cfg.spectral_norm
-  return 'g' in where, 'd' in where
-
-
-def _scaled(widths: Sequence[int], scale: float) -> tuple[int, ...]:
-  return tuple(max(1, int(round(w * scale))) for w in widths)
-
-
-def _conditioning(cfg) -> dict:
-  return dict(g=cfg.g_conditioning, d=cfg.d_conditioning)
-
-
-@MODELS.register('dcgan28')
-def _dcgan28(cfg, image_shape, num_classes):
-  _require_size('dcgan28', image_shape, 28)
-  g_sn, d_sn = _spectral_norm(cfg, 'none')
-  if g_sn:
-    raise errors.ConfigError("dcgan28 supports spectral norm in D only: "
-                             "config.model.spectral_norm='d' or 'none'.")
-  cond, s = _conditioning(cfg), cfg.width_scale
-  return (dcgan.Generator28(image_shape[2], num_classes, cfg.bn_momentum, cond['g'],
-                            _scaled(dcgan.Generator28.widths, s)),
-          dcgan.Discriminator28(num_classes, cfg.bn_momentum, cond['d'], d_sn,
-                                _scaled(dcgan.Discriminator28.widths, s)))
-
-
-@MODELS.register('dcgan32')
-def _dcgan32(cfg, image_shape, num_classes):
-  _require_size('dcgan32', image_shape, 32)
-  g_sn, d_sn = _spectral_norm(cfg, 'none')
-  if g_sn:
-    raise errors.ConfigError("dcgan32 supports spectral norm in D only: "
-                             "config.model.spectral_norm='d' or 'none'.")
-  cond, s = _conditioning(cfg), cfg.width_scale
-  return (dcgan.Generator32(image_shape[2], num_classes, cfg.bn_momentum,
-                            _scaled(dcgan.Generator32.widths, s), cond['g']),
-          dcgan.Discriminator32(num_classes, cfg.bn_momentum,
-                                _scaled(dcgan.Discriminator32.widths, s), cond['d'], d_sn))
-
-
-@MODELS.register('mlp')
-def _mlp(cfg, image_shape, num_classes):
-  g_sn, d_sn = _spectral_norm(cfg, 'none')
-  if g_sn:
-    raise errors.ConfigError("mlp supports spectral norm in D only: "
-                             "config.model.spectral_norm='d' or 'none'.")
-  cond, s = _conditioning(cfg), cfg.width_scale
-  return (mlp.MLPGenerator(tuple(image_shape), num_classes, cfg.bn_momentum,
-                           _scaled(mlp.MLPGenerator.widths, s), cond['g']),
-          mlp.MLPDiscriminator(num_classes, _scaled(mlp.MLPDiscriminator.widths, s),
-                               cond['d'], d_sn))
-
-
-def _sngan(size: int):
-  def build_sngan(cfg, image_shape, num_classes):
-    _require_size(f'sngan{size}', image_shape, size)
-    bottom, g_widths, d_widths, downsample = resnet.ARCHITECTURES[size]
-    g_sn, d_sn = _spectral_norm(cfg, 'd')
-    cond, s = _conditioning(cfg), cfg.width_scale
-    return (resnet.ResNetGenerator(image_shape[2], num_classes, cfg.bn_momentum, bottom,
-                                   _scaled(g_widths, s), cond['g'], g_sn),
-            resnet.ResNetDiscriminator(num_classes, _scaled(d_widths, s), downsample,
-                                       cond['d'], d_sn))
-  return build_sngan
-
-
-for _size in resnet.ARCHITECTURES:
-  MODELS.register(f'sngan{_size}')(_sngan(_size))
-
-
-def _g_without_spectral_norm(name: str, cfg) -> bool:
-  g_sn, d_sn = _spectral_norm(cfg, 'none')
-  if g_sn:
-    raise errors.ConfigError(f"{name} supports spectral norm in D only: "
-                             "config.model.spectral_norm='d' or 'none'.")
-  return d_sn
-
-
-@MODELS.register('resnet18d')
-def _resnet18d(cfg, image_shape, num_classes):
-  """The CIFAR-10 A8 report's GAN: ResNet-18 D, transposed-conv G with avgpool and dense."""
-  _require_size('resnet18d', image_shape, 32)
-  d_sn = _g_without_spectral_norm('resnet18d', cfg)
-  cond, s = _conditioning(cfg), cfg.width_scale
-  return (cifar_resnet.AvgPoolGenerator(
-              tuple(image_shape), num_classes, cfg.bn_momentum,
-              _scaled(cifar_resnet.AvgPoolGenerator.widths, s), cond['g']),
-          cifar_resnet.ResNet18Discriminator(
-              num_classes, cfg.bn_momentum,
-              _scaled(cifar_resnet.ResNet18Discriminator.widths, s), cond['d'], d_sn))
-
-
-def _dcgan64(name: str, generator, discriminator):
-  def build_dcgan64(cfg, image_shape, num_classes):
-    _require_size(name, image_shape, 64)
-    d_sn = _g_without_spectral_norm(name, cfg)
-    cond, s = _conditioning(cfg), cfg.width_scale
-    return (generator(image_shape[2], num_classes, cfg.bn_momentum,
-                      _scaled(generator.widths, s), cond['g']),
-            discriminator(num_classes, cfg.bn_momentum, _scaled(discriminator.widths, s),
-                          cond['d'], d_sn))
-  return build_dcgan64
-
-
-MODELS.register('dcgan64')(_dcgan64('dcgan64', dcgan64.Generator64, dcgan64.Discriminator64))
-MODELS.register('dcgan64_wide')(
-    _dcgan64('dcgan64_wide', dcgan64.WideGenerator64, dcgan64.WideDiscriminator64))
-
-# The models whose G and D implement the 'embed' conditioning of `layers`.
-EMBED_CONDITIONING = ('resnet18d', 'dcgan64', 'dcgan64_wide')
-
-
-@MODELS.register('vae')
-def _vae(cfg, image_shape, num_classes):
-  """Conditional VAE (model.family='vae'): (decoder, encoder) in the (G, D) slots."""
-  if image_shape[0] % 4 or image_shape[0] != image_shape[1]:
-    raise errors.ConfigError(f'Model vae needs square images with a side divisible by 4 '
-                             f'(28, 32, ...), got {image_shape[0]}x{image_shape[1]}.')
-  if cfg.g_conditioning not in ('none', 'concat') or cfg.d_conditioning not in ('none', 'concat'):
-    raise errors.ConfigError("Model vae conditions by concatenation only: set "
-                             "config.model.g_conditioning and d_conditioning to 'concat'.")
-  widths = _scaled((32, 64, 128), cfg.width_scale)
-  return (vae.Decoder(tuple(image_shape), num_classes, widths),
-          vae.Encoder(cfg.latent_dim, num_classes, widths))
-
-
-@MODELS.register('ddpm_unet')
-def _ddpm_unet(cfg, image_shape, num_classes):
-  """The DDPM's noise-predicting U-Net (model.family='ddpm'); no discriminator."""
-  if image_shape[0] % 4 or image_shape[0] != image_shape[1]:
-    raise errors.ConfigError(f'Model ddpm_unet needs square images with a side divisible '
-                             f'by 4 (28, 32, ...), got {image_shape[0]}x{image_shape[1]}.')
-  return (ddpm.UNet(tuple(image_shape), num_classes, _scaled((32, 64, 64), cfg.width_scale)),
-          ddpm.NoDiscriminator())
-
-
 def split_output(output: Any) -> tuple[Any, dict]:
   """D's output -> (logits (B,), extra outputs such as {'class_logits': (B, C)})."""
   if isinstance(output, dict):
@@ -199,25 +52,125 @@ def split_output(output: Any) -> tuple[Any, dict]:
   return output, {}
 
 
-@MODELS.register('mlp2d')
-def _mlp2d(cfg, image_shape, num_classes):
-  if len(image_shape) != 1 or num_classes:
-    raise errors.ConfigError(
-        "Model 'mlp2d' generates unconditional points, not images: use it with "
-        "config.trainer='toy2d' and config.data.source='toy2d' (configs/toy2d_*.py).")
-  if cfg.hidden < 1:
-    raise errors.ConfigError(f'config.model.hidden={cfg.hidden} must be at least 1.')
-  if cfg.hidden_layers < 1:
-    raise errors.ConfigError(
-        f'config.model.hidden_layers={cfg.hidden_layers} must be at least 1.')
-  return (mlp2d.MLP2DGenerator(image_shape[0], cfg.hidden, cfg.hidden_layers),
-          mlp2d.MLP2DDiscriminator(cfg.hidden, cfg.hidden_layers))
+# What a model makes (`ModelEntry.sizes`), besides a tuple of square sides.
+ANY_IMAGE = 'any image'           # flattened: images of any (H, W, C)
+SQUARE_BY_4 = 'square by 4'       # square images whose side is divisible by 4
+POINTS = '2D points'              # the 2D lab's points (data shape (2,))
+
+SPECTRAL_NORM = ('default', 'none', 'd', 'g', 'gd')
+G_USUAL = ('none', 'concat', 'cbn')                    # `layers`' G hooks
+D_USUAL = ('none', 'concat', 'projection', 'acgan')    # `layers`' D hooks
+LABEL_FREE = ('none', 'concat')   # the defaults, meaningless without labels
 
 
-def build(model_config: ml_collections.ConfigDict, image_shape: Sequence[int],
-          num_classes: int) -> GANModels:
-  """Builds G and D for data of `image_shape` with `num_classes` labels (0: none)."""
-  if model_config.conditional and num_classes < 2:
+@dataclasses.dataclass(frozen=True)
+class ModelEntry:
+  """A registered G/D pair and what it supports; `build` checks a config against it."""
+  # (*, image_shape, num_classes, ...) -> (G, D): keyword-only, as `build` calls it.
+  builder: Callable[..., tuple[nn.Module, nn.Module]]
+  sizes: tuple[int, ...] | str         # square sides, or ANY_IMAGE, SQUARE_BY_4, POINTS
+  g_conditionings: tuple[str, ...] = G_USUAL
+  d_conditionings: tuple[str, ...] = D_USUAL
+  spectral_norm: tuple[str, ...] = ('none', 'd')   # where it can go: 'none', 'd', 'g', 'gd'
+  default_spectral_norm: str = 'none'
+  conditional: bool = True             # whether it can be class-conditional
+
+  def makes(self, image_shape: tuple) -> bool:
+    """Whether this model makes data of `image_shape` ((H, W, C), or (2,) for points)."""
+    if self.sizes == POINTS:
+      return len(image_shape) == 1
+    if len(image_shape) != 3:
+      return False
+    height, width = image_shape[:2]
+    if self.sizes == ANY_IMAGE:
+      return True
+    if self.sizes == SQUARE_BY_4:
+      return height == width and height % 4 == 0
+    return height == width and height in self.sizes
+
+  def describe_sizes(self) -> str:
+    """What it makes, in words: '28x28 images', '2D points', ..."""
+    if isinstance(self.sizes, str):
+      return {ANY_IMAGE: 'images of any size', POINTS: '2D points',
+              SQUARE_BY_4: 'square images with a side divisible by 4 (28, 32, ...)'}[self.sizes]
+    return ' or '.join(f'{s}x{s}' for s in self.sizes) + ' images'
+
+  def spectral_norm_in(self, value: str) -> tuple[bool, bool]:
+    """(in G, in D) for `model.spectral_norm`; 'default' is the entry's own choice."""
+    where = self.default_spectral_norm if value == 'default' else value
+    return 'g' in where, 'd' in where
+
+
+def _entries() -> dict[str, ModelEntry]:
+  return {name: MODELS.get(name) for name in MODELS.names()}
+
+
+def _supporting(test: Callable[[ModelEntry], bool]) -> str:
+  names = [name for name, entry in _entries().items() if test(entry)]
+  return ', '.join(names) if names else 'none'
+
+
+def _describe_data(image_shape: tuple) -> str:
+  if len(image_shape) == 3:
+    return f'{image_shape[0]}x{image_shape[1]} images'
+  if image_shape == (2,):
+    return '2D points'
+  return f'of shape {image_shape}'
+
+
+def _size_fix(entry: ModelEntry, image_shape: tuple) -> str:
+  if entry.sizes == POINTS:
+    return ("Use it with config.trainer='toy2d' and config.data.source='toy2d' "
+            '(configs/toy2d.py), or pick')
+  if len(image_shape) != 3:
+    return 'Pick'
+  if entry.sizes == SQUARE_BY_4:
+    return 'Set --config.data.image_size to a multiple of 4, or pick'
+  if isinstance(entry.sizes, tuple):
+    return f'Set --config.data.image_size={entry.sizes[0]}, or pick'
+  return 'Pick'
+
+
+def _check_shape(name: str, entry: ModelEntry, image_shape: tuple) -> None:
+  if entry.makes(image_shape):
+    return
+  data = _describe_data(image_shape)
+  raise errors.ConfigError(
+      f'config.model.name={name!r} makes {entry.describe_sizes()}, but the data is {data}. '
+      f'{_size_fix(entry, image_shape)} a model that makes {data}: '
+      f'{_supporting(lambda e: e.makes(image_shape))}.')
+
+
+def _check_conditioning(name: str, entry: ModelEntry, cfg) -> None:
+  for net, key in (('G', 'g_conditioning'), ('D', 'd_conditioning')):
+    value = cfg[key]
+    field = f'{key[0]}_conditionings'
+    supported = getattr(entry, field)
+    if value not in supported:
+      raise errors.ConfigError(
+          f"config.model.{key}={value!r}: '{value}' conditioning is not implemented by the "
+          f"{net} of model {name!r}, which takes {', '.join(supported)}. Models whose {net} "
+          f'implements it: {_supporting(lambda e: value in getattr(e, field))}.')
+  if cfg.conditional and not entry.conditional:
+    raise errors.ConfigError(
+        f'config.model.conditional=True, but model {name!r} is unconditional. Set '
+        '--config.model.conditional=False, or pick a conditional model: '
+        f'{_supporting(lambda e: e.conditional)}.')
+
+
+def _check_spectral_norm(name: str, entry: ModelEntry, value: str) -> None:
+  if value == 'default' or value in entry.spectral_norm:
+    return
+  raise errors.ConfigError(
+      f'config.model.spectral_norm={value!r} is not supported by model {name!r}, which '
+      f"takes {', '.join(repr(w) for w in entry.spectral_norm)} ('default' is "
+      f'{entry.default_spectral_norm!r}). Models that take {value!r}: '
+      f'{_supporting(lambda e: value in e.spectral_norm)}.')
+
+
+def _check_config(cfg, num_classes: int) -> None:
+  """The checks of `config.model` that hold for every model."""
+  if cfg.conditional and num_classes < 2:
     raise errors.ConfigError(
         'config.model.conditional=True needs labelled data with at least two '
         f'classes, but the dataset has {num_classes}. Use class subfolders, a '
@@ -225,25 +178,141 @@ def build(model_config: ml_collections.ConfigDict, image_shape: Sequence[int],
   for key, choices in (('g_conditioning', layers.G_CONDITIONINGS),
                        ('d_conditioning', layers.D_CONDITIONINGS),
                        ('spectral_norm', SPECTRAL_NORM)):
-    if model_config[key] not in choices:
-      raise errors.ConfigError(f'config.model.{key}={model_config[key]!r} is not one of '
+    if cfg[key] not in choices:
+      raise errors.ConfigError(f'config.model.{key}={cfg[key]!r} is not one of '
                                f'{", ".join(choices)}.')
-  label_free = ('none', 'concat')   # the defaults, meaningless without labels
   for key in ('g_conditioning', 'd_conditioning'):
-    if not model_config.conditional and model_config[key] not in label_free:
+    if not cfg.conditional and cfg[key] not in LABEL_FREE:
       raise errors.ConfigError(
-          f'config.model.{key}={model_config[key]!r} conditions on the class, which '
+          f'config.model.{key}={cfg[key]!r} conditions on the class, which '
           'needs config.model.conditional=True (and labelled data).')
-  uses_embed = 'embed' in (model_config.g_conditioning, model_config.d_conditioning)
-  if uses_embed and model_config.name not in EMBED_CONDITIONING:
-    raise errors.ConfigError(
-        f"'embed' conditioning is implemented by the models {', '.join(EMBED_CONDITIONING)}, "
-        f'not by {model_config.name!r}; use concat, cbn, projection or acgan there.')
-  if model_config.width_scale <= 0:
-    raise errors.ConfigError(f'config.model.width_scale={model_config.width_scale} '
+  if cfg.width_scale <= 0:
+    raise errors.ConfigError(f'config.model.width_scale={cfg.width_scale} '
                              'must be positive.')
-  num_classes = num_classes if model_config.conditional else 0
-  generator, discriminator = MODELS.get(model_config.name)(
-      model_config, tuple(image_shape), num_classes)
-  return GANModels(generator, discriminator, model_config.latent_dim,
-                   num_classes, tuple(image_shape))
+
+
+def build(model_config: ml_collections.ConfigDict, image_shape: Sequence[int],
+          num_classes: int) -> GANModels:
+  """Builds G and D for data of `image_shape` with `num_classes` labels (0: none)."""
+  cfg, image_shape = model_config, tuple(image_shape)
+  entry = MODELS.get(cfg.name)
+  _check_config(cfg, num_classes)
+  _check_shape(cfg.name, entry, image_shape)
+  _check_conditioning(cfg.name, entry, cfg)
+  _check_spectral_norm(cfg.name, entry, cfg.spectral_norm)
+  num_classes = num_classes if cfg.conditional else 0
+  g_sn, d_sn = entry.spectral_norm_in(cfg.spectral_norm)
+  generator, discriminator = entry.builder(
+      image_shape=image_shape, num_classes=num_classes, latent_dim=cfg.latent_dim,
+      width_scale=cfg.width_scale, bn_momentum=cfg.bn_momentum,
+      g_conditioning=cfg.g_conditioning, d_conditioning=cfg.d_conditioning,
+      g_spectral_norm=g_sn, d_spectral_norm=d_sn, hidden=cfg.hidden,
+      hidden_layers=cfg.hidden_layers)
+  return GANModels(generator, discriminator, cfg.latent_dim, num_classes, image_shape)
+
+
+# The builders. Each takes the keywords `build` passes (naming those it uses;
+# `**_` takes the others) and calls the modules with keywords, so no field
+# lands in another's place.
+
+def _scaled(widths: Sequence[int], scale: float) -> tuple[int, ...]:
+  return tuple(max(1, int(round(w * scale))) for w in widths)
+
+
+def _conv_pair(generator: type[nn.Module], discriminator: type[nn.Module]) -> Callable:
+  """The builder of a conv G (channels out) and D with BatchNorm: the DCGANs."""
+  def build_pair(*, image_shape, num_classes, width_scale, bn_momentum, g_conditioning,
+                 d_conditioning, d_spectral_norm, **_):
+    return (generator(channels=image_shape[2], num_classes=num_classes,
+                      bn_momentum=bn_momentum, conditioning=g_conditioning,
+                      widths=_scaled(generator.widths, width_scale)),
+            discriminator(num_classes=num_classes, bn_momentum=bn_momentum,
+                          conditioning=d_conditioning, spectral_norm=d_spectral_norm,
+                          widths=_scaled(discriminator.widths, width_scale)))
+  return build_pair
+
+
+def _mlp(*, image_shape, num_classes, width_scale, bn_momentum, g_conditioning,
+         d_conditioning, d_spectral_norm, **_):
+  return (mlp.MLPGenerator(image_shape=image_shape, num_classes=num_classes,
+                           bn_momentum=bn_momentum, conditioning=g_conditioning,
+                           widths=_scaled(mlp.MLPGenerator.widths, width_scale)),
+          mlp.MLPDiscriminator(num_classes=num_classes, conditioning=d_conditioning,
+                               spectral_norm=d_spectral_norm,
+                               widths=_scaled(mlp.MLPDiscriminator.widths, width_scale)))
+
+
+def _sngan(size: int) -> Callable:
+  bottom, g_widths, d_widths, downsample = resnet.ARCHITECTURES[size]
+
+  def build_sngan(*, image_shape, num_classes, width_scale, bn_momentum, g_conditioning,
+                  d_conditioning, g_spectral_norm, d_spectral_norm, **_):
+    return (resnet.ResNetGenerator(channels=image_shape[2], num_classes=num_classes,
+                                   bn_momentum=bn_momentum, bottom=bottom,
+                                   widths=_scaled(g_widths, width_scale),
+                                   conditioning=g_conditioning, spectral_norm=g_spectral_norm),
+            resnet.ResNetDiscriminator(num_classes=num_classes,
+                                       widths=_scaled(d_widths, width_scale),
+                                       downsample=downsample, conditioning=d_conditioning,
+                                       spectral_norm=d_spectral_norm))
+  return build_sngan
+
+
+def _resnet18d(*, image_shape, num_classes, width_scale, bn_momentum, g_conditioning,
+               d_conditioning, d_spectral_norm, **_):
+  """The CIFAR-10 A8 report's GAN: ResNet-18 D, transposed-conv G with avgpool and dense."""
+  g_cls, d_cls = cifar_resnet.AvgPoolGenerator, cifar_resnet.ResNet18Discriminator
+  return (g_cls(image_shape=image_shape, num_classes=num_classes, bn_momentum=bn_momentum,
+                widths=_scaled(g_cls.widths, width_scale), conditioning=g_conditioning),
+          d_cls(num_classes=num_classes, bn_momentum=bn_momentum,
+                widths=_scaled(d_cls.widths, width_scale), conditioning=d_conditioning,
+                spectral_norm=d_spectral_norm))
+
+
+def _vae(*, image_shape, num_classes, latent_dim, width_scale, **_):
+  """Conditional VAE (model.family='vae'): (decoder, encoder) in the (G, D) slots."""
+  widths = _scaled((32, 64, 128), width_scale)
+  return (vae.Decoder(image_shape=image_shape, num_classes=num_classes, widths=widths),
+          vae.Encoder(latent_dim=latent_dim, num_classes=num_classes, widths=widths))
+
+
+def _ddpm_unet(*, image_shape, num_classes, width_scale, **_):
+  """The DDPM's noise-predicting U-Net (model.family='ddpm'); no discriminator."""
+  return (ddpm.UNet(image_shape=image_shape, num_classes=num_classes,
+                    widths=_scaled((32, 64, 64), width_scale)),
+          ddpm.NoDiscriminator())
+
+
+def _mlp2d(*, image_shape, hidden, hidden_layers, **_):
+  if hidden < 1:
+    raise errors.ConfigError(f'config.model.hidden={hidden} must be at least 1.')
+  if hidden_layers < 1:
+    raise errors.ConfigError(f'config.model.hidden_layers={hidden_layers} must be at least 1.')
+  return (mlp2d.MLP2DGenerator(dim=image_shape[0], hidden=hidden, layers=hidden_layers),
+          mlp2d.MLP2DDiscriminator(hidden=hidden, layers=hidden_layers))
+
+
+def _register(name: str, builder: Callable, sizes, **supports) -> None:
+  MODELS.register(name)(ModelEntry(builder=builder, sizes=sizes, **supports))
+
+
+EMBED_G, EMBED_D = G_USUAL + ('embed',), D_USUAL + ('embed',)
+_register('dcgan28', _conv_pair(dcgan.Generator28, dcgan.Discriminator28), (28,))
+_register('dcgan32', _conv_pair(dcgan.Generator32, dcgan.Discriminator32), (32,))
+_register('mlp', _mlp, ANY_IMAGE)
+for _size in resnet.ARCHITECTURES:
+  _register(f'sngan{_size}', _sngan(_size), (_size,), spectral_norm=('none', 'd', 'g', 'gd'),
+            default_spectral_norm='d')
+_register('resnet18d', _resnet18d, (32,), g_conditionings=EMBED_G, d_conditionings=EMBED_D)
+_register('dcgan64', _conv_pair(dcgan64.Generator64, dcgan64.Discriminator64), (64,),
+          g_conditionings=EMBED_G, d_conditionings=EMBED_D)
+_register('dcgan64_wide', _conv_pair(dcgan64.WideGenerator64, dcgan64.WideDiscriminator64),
+          (64,), g_conditionings=EMBED_G, d_conditionings=EMBED_D)
+# The other families' models condition on the class their own way (by
+# concatenation, or the U-Net's class embedding) and have no spectral norm.
+_register('vae', _vae, SQUARE_BY_4, g_conditionings=LABEL_FREE, d_conditionings=LABEL_FREE,
+          spectral_norm=('none',))
+_register('ddpm_unet', _ddpm_unet, SQUARE_BY_4, g_conditionings=LABEL_FREE,
+          d_conditionings=LABEL_FREE, spectral_norm=('none',))
+_register('mlp2d', _mlp2d, POINTS, g_conditionings=LABEL_FREE, d_conditionings=LABEL_FREE,
+          spectral_norm=('none',), conditional=False)

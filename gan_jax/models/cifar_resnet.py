@@ -23,7 +23,7 @@ from typing import Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
-from gan_jax.models import layers
+from gan_jax.models import blocks, layers
 
 
 class BasicBlock(nn.Module):
@@ -35,7 +35,7 @@ class BasicBlock(nn.Module):
 
   @nn.compact
   def __call__(self, x, *, train: bool):
-    sn = functools.partial(layers.spectral, enabled=self.spectral_norm, train=train)
+    sn = blocks.spectral_for(self, train)
     norm = functools.partial(layers.batch_norm, train, self.bn_momentum)
     y = sn(layers.conv(self.features, 3, self.stride, 1, use_bias=False))(x)
     y = nn.relu(norm()(y))
@@ -48,32 +48,28 @@ class BasicBlock(nn.Module):
     return nn.relu(x + y)
 
 
-class ResNet18Discriminator(nn.Module):
+class ResNet18Discriminator(blocks.ImageDiscriminator, kw_only=True):
   """CIFAR-style ResNet-18 backbone, global average pooling, dense logit."""
-  num_classes: int = 0
-  bn_momentum: float = 0.9
   widths: Sequence[int] = (64, 128, 256, 512)
   conditioning: str = 'embed'
-  spectral_norm: bool = False
 
   @nn.compact
   def __call__(self, x, labels=None, *, train: bool):
-    sn = functools.partial(layers.spectral, enabled=self.spectral_norm, train=train)
+    sn = blocks.spectral_for(self, train)
     x = layers.condition_maps(x, labels, self.num_classes, self.conditioning)
     x = sn(layers.conv(self.widths[0], 3, 1, 1, use_bias=False))(x)
     x = nn.relu(layers.batch_norm(train, self.bn_momentum)(x))
     for stage, features in enumerate(self.widths):
       for block in range(2):
         stride = 2 if stage > 0 and block == 0 else 1
-        x = BasicBlock(features, stride, self.bn_momentum, self.spectral_norm)(
-            x, train=train)
+        x = BasicBlock(features=features, stride=stride, bn_momentum=self.bn_momentum,
+                       spectral_norm=self.spectral_norm)(x, train=train)
     features = jnp.mean(x, axis=(1, 2))
     logits = sn(layers.dense(1))(features).reshape(x.shape[0])
-    return layers.discriminator_output(logits, features, labels, self.num_classes,
-                                       self.conditioning, self.spectral_norm, train)
+    return blocks.class_output(self, logits, features, labels, train)
 
 
-class AvgPoolGenerator(nn.Module):
+class AvgPoolGenerator(nn.Module, kw_only=True):
   """Transposed-conv blocks (BatchNorm, ReLU) to full size, average pooling, dense, tanh."""
   image_shape: Sequence[int] = (32, 32, 3)
   num_classes: int = 0
@@ -84,13 +80,9 @@ class AvgPoolGenerator(nn.Module):
 
   @nn.compact
   def __call__(self, z, labels=None, *, train: bool):
-    norm = functools.partial(layers.generator_norm, train, self.bn_momentum, labels,
-                             self.num_classes, self.conditioning)
+    norm = blocks.generator_norm_for(self, labels, train)
     x = layers.condition_vector(z, labels, self.num_classes, self.conditioning)
-    x = x[:, None, None, :]
-    x = nn.relu(norm()(layers.conv_transpose(self.widths[0], 4, 1, 0)(x)))   # 4x4
-    for features in self.widths[1:]:                                          # x2 each
-      x = nn.relu(norm()(layers.conv_transpose(features, 4, 2, 1)(x)))
+    x = blocks.dcgan_up_convs(x, self.widths, norm)   # 4x4, then x2 each
     window = x.shape[1] // self.pooled_size
     x = nn.avg_pool(x, (window, window), strides=(window, window))
     height, width, channels = self.image_shape

@@ -18,55 +18,41 @@ zero bias) and padding are kept. Gaussian instance noise on D's input is
 
 from __future__ import annotations
 
-import functools
 from typing import Sequence
 
 import flax.linen as nn
 import jax.numpy as jnp
 
-from gan_jax.models import layers
+from gan_jax.models import blocks, layers
 
 
-class Generator64(nn.Module):
+class Generator64(blocks.ImageGenerator, kw_only=True):
   """Radford et al.'s DCGAN G for 64x64."""
-  channels: int = 3
-  num_classes: int = 0
-  bn_momentum: float = 0.9
   widths: Sequence[int] = (512, 256, 128, 64)
-  conditioning: str = 'concat'
 
   @nn.compact
   def __call__(self, z, labels=None, *, train: bool):
-    norm = functools.partial(layers.generator_norm, train, self.bn_momentum, labels,
-                             self.num_classes, self.conditioning)
+    norm = blocks.generator_norm_for(self, labels, train)
     x = layers.condition_vector(z, labels, self.num_classes, self.conditioning)
-    x = x[:, None, None, :]
-    x = nn.relu(norm()(layers.conv_transpose(self.widths[0], 4, 1, 0, use_bias=False)(x)))
-    for features in self.widths[1:]:
-      x = nn.relu(norm()(layers.conv_transpose(features, 4, 2, 1, use_bias=False)(x)))
+    x = blocks.dcgan_up_convs(x, self.widths, norm, use_bias=False)
     return jnp.tanh(layers.conv_transpose(self.channels, 4, 2, 1, use_bias=False)(x))
 
 
-class Discriminator64(nn.Module):
+class Discriminator64(blocks.ImageDiscriminator, kw_only=True):
   """Radford et al.'s DCGAN D for 64x64."""
-  num_classes: int = 0
-  bn_momentum: float = 0.9
   widths: Sequence[int] = (64, 128, 256, 512)
-  conditioning: str = 'concat'
-  spectral_norm: bool = False
 
   @nn.compact
   def __call__(self, x, labels=None, *, train: bool):
-    sn = functools.partial(layers.spectral, enabled=self.spectral_norm, train=train)
+    sn = blocks.spectral_for(self, train)
     x = layers.condition_maps(x, labels, self.num_classes, self.conditioning)
     x = layers.leaky_relu(sn(layers.conv(self.widths[0], 4, 2, 1, use_bias=False))(x))
     for features in self.widths[1:]:
-      x = sn(layers.conv(features, 4, 2, 1, use_bias=False))(x)
-      x = layers.leaky_relu(layers.batch_norm(train, self.bn_momentum)(x))
+      x = blocks.conv_norm_lrelu(x, sn(layers.conv(features, 4, 2, 1, use_bias=False)),
+                                 train, self.bn_momentum)
     features = x.reshape(x.shape[0], -1)   # the 4x4 conv below is linear in these
     logits = sn(layers.conv(1, 4, 1, 0, use_bias=False))(x).reshape(x.shape[0])
-    return layers.discriminator_output(logits, features, labels, self.num_classes,
-                                       self.conditioning, self.spectral_norm, train)
+    return blocks.class_output(self, logits, features, labels, train)
 
 
 def _tf_conv_transpose(features: int) -> nn.ConvTranspose:
@@ -79,18 +65,14 @@ def _tf_conv(features: int, kernel: int, stride: int) -> nn.Conv:
                  kernel_init=layers.glorot_init)
 
 
-class WideGenerator64(nn.Module):
+class WideGenerator64(blocks.ImageGenerator, kw_only=True):
   """The cats/anime report's G: dense to 8x8x1024, three ConvT to 64x64, k4 conv, tanh."""
-  channels: int = 3
-  num_classes: int = 0
   bn_momentum: float = 0.99
   widths: Sequence[int] = (1024, 512, 256, 128)
-  conditioning: str = 'concat'
 
   @nn.compact
   def __call__(self, z, labels=None, *, train: bool):
-    norm = functools.partial(layers.generator_norm, train, self.bn_momentum, labels,
-                             self.num_classes, self.conditioning)
+    norm = blocks.generator_norm_for(self, labels, train)
     x = layers.condition_vector(z, labels, self.num_classes, self.conditioning)
     x = layers.dense(8 * 8 * self.widths[0], kernel_init=layers.glorot_init)(x)
     x = nn.relu(norm()(x)).reshape(-1, 8, 8, self.widths[0])
@@ -99,22 +81,17 @@ class WideGenerator64(nn.Module):
     return jnp.tanh(_tf_conv(self.channels, 4, 1)(x))
 
 
-class WideDiscriminator64(nn.Module):
+class WideDiscriminator64(blocks.ImageDiscriminator, kw_only=True):
   """The cats/anime report's D: 5x5 convs 128 -> 1024 (strides 1, 2, 2, 2), BatchNorm, LeakyReLU, dense logit."""
-  num_classes: int = 0
   bn_momentum: float = 0.99
   widths: Sequence[int] = (128, 256, 512, 1024)
-  conditioning: str = 'concat'
-  spectral_norm: bool = False
 
   @nn.compact
   def __call__(self, x, labels=None, *, train: bool):
-    sn = functools.partial(layers.spectral, enabled=self.spectral_norm, train=train)
+    sn = blocks.spectral_for(self, train)
     x = layers.condition_maps(x, labels, self.num_classes, self.conditioning)
     for features, stride in zip(self.widths, (1, 2, 2, 2)):
-      x = sn(_tf_conv(features, 5, stride))(x)
-      x = layers.leaky_relu(layers.batch_norm(train, self.bn_momentum)(x))
+      x = blocks.conv_norm_lrelu(x, sn(_tf_conv(features, 5, stride)), train, self.bn_momentum)
     features = x.reshape(x.shape[0], -1)
     logits = sn(layers.dense(1, kernel_init=layers.glorot_init))(features).reshape(x.shape[0])
-    return layers.discriminator_output(logits, features, labels, self.num_classes,
-                                       self.conditioning, self.spectral_norm, train)
+    return blocks.class_output(self, logits, features, labels, train)

@@ -42,7 +42,7 @@ class ResBlock(nn.Module):
     return x + h
 
 
-class UNet(nn.Module):
+class UNet(nn.Module, kw_only=True):
   image_shape: tuple
   num_classes: int = 0
   widths: Sequence[int] = (32, 64, 64)

@@ -205,8 +205,8 @@ G_CONDITIONINGS = ('none', 'concat', 'cbn', 'embed')
 D_CONDITIONINGS = ('none', 'concat', 'projection', 'acgan', 'embed')
 # 'embed' (the CIFAR-10 A8 report's cGAN): a dense layer lifts the one-hot
 # class; G concatenates the result to z (`embed_label`), D reshapes it to one
-# extra input channel (`embed_label_map`). Only the models in
-# `gan_jax.models.EMBED_CONDITIONING` call these hooks.
+# extra input channel (`embed_label_map`). Only the models whose entry in
+# `gan_jax.models.MODELS` lists 'embed' call these hooks.
 
 
 def concat_classes(num_classes: int, conditioning: str) -> int:

@@ -9,17 +9,16 @@ use the standard epsilon.
 
 from __future__ import annotations
 
-import functools
 import math
 from typing import Sequence
 
 import flax.linen as nn
 import jax.numpy as jnp
 
-from gan_jax.models import layers
+from gan_jax.models import blocks, layers
 
 
-class MLPGenerator(nn.Module):
+class MLPGenerator(nn.Module, kw_only=True):
   image_shape: Sequence[int] = (28, 28, 1)
   num_classes: int = 0
   bn_momentum: float = 0.9
@@ -33,14 +32,13 @@ class MLPGenerator(nn.Module):
     for i, width in enumerate(self.widths):
       x = layers.dense(width)(x)
       if i > 0:
-        x = layers.generator_norm(train, self.bn_momentum, labels, self.num_classes,
-                                  self.conditioning)(x)
+        x = blocks.generator_norm_for(self, labels, train)()(x)
       x = layers.leaky_relu(x)
     x = layers.dense(math.prod(self.image_shape))(x)
     return jnp.tanh(x).reshape((-1, *self.image_shape))
 
 
-class MLPDiscriminator(nn.Module):
+class MLPDiscriminator(nn.Module, kw_only=True):
   num_classes: int = 0
   widths: Sequence[int] = (512, 256)
   conditioning: str = 'concat'
@@ -48,11 +46,10 @@ class MLPDiscriminator(nn.Module):
 
   @nn.compact
   def __call__(self, x, labels=None, *, train: bool):
-    sn = functools.partial(layers.spectral, enabled=self.spectral_norm, train=train)
+    sn = blocks.spectral_for(self, train)
     x = layers.concat_label(x.reshape(x.shape[0], -1), labels,
                             layers.concat_classes(self.num_classes, self.conditioning))
     for width in self.widths:
       x = layers.leaky_relu(sn(layers.dense(width))(x))
     logits = sn(layers.dense(1))(x).reshape(x.shape[0])
-    return layers.discriminator_output(logits, x, labels, self.num_classes,
-                                       self.conditioning, self.spectral_norm, train)
+    return blocks.class_output(self, logits, x, labels, train)

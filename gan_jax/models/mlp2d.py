@@ -26,7 +26,7 @@ class _MLP(nn.Module):
     return layers.dense(self.out)(x)
 
 
-class MLP2DGenerator(nn.Module):
+class MLP2DGenerator(nn.Module, kw_only=True):
   dim: int = 2
   hidden: int = 128
   layers: int = 2
@@ -37,7 +37,7 @@ class MLP2DGenerator(nn.Module):
     return _MLP(self.hidden, self.dim, self.layers)(z)
 
 
-class MLP2DDiscriminator(nn.Module):
+class MLP2DDiscriminator(nn.Module, kw_only=True):
   hidden: int = 128
   layers: int = 2
 

@@ -17,13 +17,12 @@ BatchNorm stays plain, as in the projection paper's code); 'projection' and
 
 from __future__ import annotations
 
-import functools
 from typing import Sequence
 
 import flax.linen as nn
 import jax.numpy as jnp
 
-from gan_jax.models import layers
+from gan_jax.models import blocks, layers
 
 
 def _upsample(x):
@@ -51,9 +50,8 @@ class GeneratorBlock(nn.Module):
 
   @nn.compact
   def __call__(self, x, labels, *, train: bool):
-    sn = functools.partial(layers.spectral, enabled=self.spectral_norm, train=train)
-    norm = functools.partial(layers.generator_norm, train, self.bn_momentum, labels,
-                             self.num_classes, self.conditioning)
+    sn = blocks.spectral_for(self, train)
+    norm = blocks.generator_norm_for(self, labels, train)
     h = _upsample(nn.relu(norm()(x)))
     h = _conv3(self.features, sn)(h)
     h = _conv3(self.features, sn)(nn.relu(norm()(h)))
@@ -68,7 +66,7 @@ class DiscriminatorBlock(nn.Module):
 
   @nn.compact
   def __call__(self, x, *, train: bool):
-    sn = functools.partial(layers.spectral, enabled=self.spectral_norm, train=train)
+    sn = blocks.spectral_for(self, train)
     h = x if self.first else nn.relu(x)
     h = _conv3(self.features, sn)(h)
     h = _conv3(self.features, sn)(nn.relu(h))
@@ -84,33 +82,30 @@ class DiscriminatorBlock(nn.Module):
     return h + shortcut
 
 
-class ResNetGenerator(nn.Module):
+class ResNetGenerator(blocks.ImageGenerator, kw_only=True):
   """`bottom`x`bottom`x`widths[0]` from z, then one up-block per entry of `widths[1:]`."""
-  channels: int = 3
-  num_classes: int = 0
-  bn_momentum: float = 0.9
   bottom: int = 4
   widths: Sequence[int] = (256, 256, 256, 256)
-  conditioning: str = 'concat'
   spectral_norm: bool = False
 
   @nn.compact
   def __call__(self, z, labels=None, *, train: bool):
-    sn = functools.partial(layers.spectral, enabled=self.spectral_norm, train=train)
+    sn = blocks.spectral_for(self, train)
     x = layers.concat_label(
         z, labels, layers.concat_classes(self.num_classes, self.conditioning))
     x = sn(layers.dense(self.bottom ** 2 * self.widths[0],
                         kernel_init=layers.glorot_init))(x)
     x = x.reshape(-1, self.bottom, self.bottom, self.widths[0])
     for features in self.widths[1:]:
-      x = GeneratorBlock(features, self.num_classes, self.conditioning,
-                         self.bn_momentum, self.spectral_norm)(x, labels, train=train)
+      x = GeneratorBlock(features=features, num_classes=self.num_classes,
+                         conditioning=self.conditioning, bn_momentum=self.bn_momentum,
+                         spectral_norm=self.spectral_norm)(x, labels, train=train)
     x = nn.relu(layers.batch_norm(train, self.bn_momentum)(x))
     x = sn(layers.conv(self.channels, 3, 1, 1, kernel_init=layers.glorot_init))(x)
     return jnp.tanh(x)
 
 
-class ResNetDiscriminator(nn.Module):
+class ResNetDiscriminator(nn.Module, kw_only=True):
   """One block per entry of `widths`; `downsample[i]` halves the resolution in block i."""
   num_classes: int = 0
   widths: Sequence[int] = (128, 128, 128, 128)
@@ -123,14 +118,13 @@ class ResNetDiscriminator(nn.Module):
     x = layers.concat_label_maps(
         x, labels, layers.concat_classes(self.num_classes, self.conditioning))
     for i, (features, down) in enumerate(zip(self.widths, self.downsample)):
-      x = DiscriminatorBlock(features, down, first=i == 0,
+      x = DiscriminatorBlock(features=features, downsample=down, first=i == 0,
                              spectral_norm=self.spectral_norm)(x, train=train)
     features = jnp.sum(nn.relu(x), axis=(1, 2))      # global sum pooling
     logits = layers.spectral(
         layers.dense(1, use_bias=False, kernel_init=layers.glorot_init),
         self.spectral_norm, train)(features).reshape(x.shape[0])
-    return layers.discriminator_output(logits, features, labels, self.num_classes,
-                                       self.conditioning, self.spectral_norm, train)
+    return blocks.class_output(self, logits, features, labels, train)
 
 
 # (G bottom size, G widths, D widths, D downsampling) of the published models:

@@ -23,7 +23,7 @@ def _levels(size: int) -> int:
   return 3 if size % 8 == 0 else 2
 
 
-class Encoder(nn.Module):
+class Encoder(nn.Module, kw_only=True):
   """x (+ class maps) -> stride-2 convs -> dense -> (mean, log-variance) of q(z | x, y)."""
   latent_dim: int
   num_classes: int = 0
@@ -41,7 +41,7 @@ class Encoder(nn.Module):
                                                               name='logvar')(x)
 
 
-class Decoder(nn.Module):
+class Decoder(nn.Module, kw_only=True):
   """(z, one-hot y) -> dense -> stride-2 transposed convs -> pixels.
 
   Returns images 2 * sigmoid(raw) - 1 in [-1, 1]: the mean of either

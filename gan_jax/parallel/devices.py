@@ -57,8 +57,13 @@ def batch_constraint(mesh: Mesh):
 
 def check_batch_size(global_batch: int, mesh: Mesh,
                      config_key: str = 'config.train.batch_size') -> None:
+  """ConfigError unless the batch splits evenly over the mesh's devices.
+
+  Only the split is checked here, where the mesh is known; that the batch is
+  positive is `config.base.validate`'s.
+  """
   n = mesh.devices.size
-  if global_batch <= 0 or global_batch % n:
+  if global_batch % n:
     lower = max(n, global_batch // n * n)
     raise errors.ConfigError(
         f'{config_key}={global_batch} does not divide evenly over the {n} '

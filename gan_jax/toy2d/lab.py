@@ -41,7 +41,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
   t = config.toy2d
   checks = [
       (config.data.source == 'toy2d', 'data.source',
-       "must be 'toy2d' for config.trainer='toy2d' (start from configs/toy2d_*.py)"),
+       "must be 'toy2d' for config.trainer='toy2d' (start from configs/toy2d.py)"),
       (config.model.latent_dim == 2, 'model.latent_dim',
        'must be 2 for the 2D lab (its figure maps D over the latent plane)'),
       (t.latent in LATENT_KINDS, 'toy2d.latent', f'must be one of {LATENT_KINDS}'),
@@ -130,11 +130,16 @@ class Lab:
   def latent_noise(self, key: jax.Array, shape) -> jax.Array:
     return latent_noise(self.config.toy2d.latent, key, shape)
 
+  def train_step(self, g_tx: optax.GradientTransformation,
+                 d_tx: optax.GradientTransformation):
+    """`step(state, batch) -> (state, metrics)` (gan_jax.core.steps) with these optimizers."""
+    return steps.make_train_step(self.setup.gan, self.setup.loss, g_tx, d_tx,
+                                 steps.StepSpec.from_config(self.config.train))
+
   def make_step(self, g_tx: optax.GradientTransformation,
                 d_tx: optax.GradientTransformation):
-    """`step(state) -> (state, metrics)`: one train step (gan_jax.steps) on its step_batch."""
-    step = steps.make_train_step(self.setup.gan, self.setup.loss, g_tx, d_tx,
-                                 self.config.train)
+    """`step(state) -> (state, metrics)`: one train step on its step_batch."""
+    step = self.train_step(g_tx, d_tx)
     return lambda state: step(state, self.step_batch(state.rng, state.step))
 
   def make_chunk(self, g_tx, d_tx, length: int, unroll: int | bool = 1):
@@ -145,8 +150,7 @@ class Lab:
     calling it a few times inside every step took a third of the step time.
     `unroll` is lax.scan's (benchmarks/toy2d_vs_torch.py measures it).
     """
-    step = steps.make_train_step(self.setup.gan, self.setup.loss, g_tx, d_tx,
-                                 self.config.train)
+    step = self.train_step(g_tx, d_tx)
 
     def chunk(state):
       batches = jax.vmap(self.step_batch, in_axes=(None, 0))(

@@ -213,7 +213,7 @@ def run_sweep(config: ml_collections.ConfigDict, grid: Sequence[tuple], num_seed
   """Trains every setting x seed, writes the tables and figures, returns {'runs', 'settings'}."""
   if config.trainer != 'toy2d':
     raise errors.ConfigError(f"Sweeps run the 2D lab (config.trainer='toy2d'); this config's "
-                             f'trainer is {config.trainer!r}. Start from configs/toy2d_*.py.')
+                             f'trainer is {config.trainer!r}. Start from configs/toy2d.py.')
   settings, configs, groups = plan(config, grid, num_seeds)
   os.makedirs(workdir, exist_ok=True)
   saved_config.save_to_workdir(config, workdir)

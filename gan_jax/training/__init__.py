@@ -4,5 +4,5 @@
   loop        the training run: resume, the step loop and its periodic actions
   image       the image trainer; toy2d.trainer is the 2D lab's
   trainers    trainers by name (config.trainer)
-  checkpoint, integrity, preemption, preflight, reporting: what keeps a run safe and visible
+  checkpoint, integrity, preemption, preflight, reporting, resume: what keeps a run safe and visible
 """

@@ -22,7 +22,7 @@ from gan_jax.training import checkpoint as checkpoint_lib
 from gan_jax.config import saved as saved_config
 from gan_jax import errors
 from gan_jax import families
-from gan_jax.training import loop
+from gan_jax.training import resume
 from gan_jax.core import losses as losses_lib
 from gan_jax import models as models_lib
 from gan_jax.core import optim
@@ -48,18 +48,23 @@ class Setup:
   def train_step(self, train_config: ml_collections.ConfigDict, mesh=None):
     """The pure `step(state, batch) -> (state, metrics)` of this setup (not jitted).
 
-    With `mesh`, the batches the step draws itself (G's noise) are split over
-    its devices like the real batch (`devices_lib.batch_constraint`).
+    Reads `train_config` once, into a `steps.StepSpec`. With `mesh`, the
+    batches the step draws itself (G's noise) are split over its devices
+    like the real batch (`devices_lib.batch_constraint`).
     """
     make = self.step_maker or steps.make_train_step
     shard_batch = devices_lib.batch_constraint(mesh) if mesh is not None else None
-    return make(self.gan, self.loss, self.g_tx, self.d_tx, train_config,
+    return make(self.gan, self.loss, self.g_tx, self.d_tx,
+                steps.StepSpec.from_config(train_config),
                 d_input=self.d_input, regularizer=self.regularizer, shard_batch=shard_batch)
 
 
 def build_setup(config: ml_collections.ConfigDict, info: DatasetInfo) -> Setup:
-  gan = families.adapt_models(
-      config, models_lib.build(config.model, info.image_shape, info.num_classes))
+  """Models, loss, optimizers, D's extras and the initial state that `config` describes."""
+  family = families.FAMILIES.get(config.model.family)
+  family.check(config)
+  gan = family.adapt(config, models_lib.build(config.model, info.image_shape,
+                                              info.num_classes))
   tc = config.train
   g_tx = optim.build(config.optim.g, optim.updates_in_run(tc, 'g'))
   d_tx = optim.build(config.optim.d, optim.updates_in_run(tc, 'd'))
@@ -68,7 +73,7 @@ def build_setup(config: ml_collections.ConfigDict, info: DatasetInfo) -> Setup:
                                  use_ema=config.train.ema_decay > 0,
                                  aux=initial_aux(d_input, regularizer))
   return Setup(gan, losses_lib.build(config.loss), g_tx, d_tx, init_state,
-               d_input, regularizer, families.step_maker(config))
+               d_input, regularizer, family.make_step(config))
 
 
 def initial_aux(d_input: augment.DInput, regularizer: regularizers.Regularize) -> dict:
@@ -81,7 +86,7 @@ def restore_setup(workdir: str, step: int | None = None,
                   checkpoint_subdir: str = 'checkpoints'):
   """(config, setup, state) of a finished or running training workdir, on all devices."""
   config = saved_config.load_from_workdir(workdir)
-  info = loop.load_data_info(workdir)
+  info = resume.load_data_info(workdir)
   setup = build_setup(config, info)
   ckpt = checkpoint_lib.Checkpointer(os.path.join(workdir, checkpoint_subdir))
   if ckpt.latest_step() is None:

@@ -29,7 +29,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   """Runs the trainer named by `config.trainer`; returns its final state.
 
   `allow_config_change` lets a workdir resume with a config that differs from
-  its config.json (see gan_jax.training.loop.check_resume). A workdir this call
+  its config.json (see gan_jax.training.resume.check_resume). A workdir this call
   created is removed again if the run fails before its first checkpoint.
   """
   trainer = importlib.import_module(TRAINERS.get(config.trainer)).train_and_evaluate
