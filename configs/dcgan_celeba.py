@@ -21,7 +21,9 @@ Data: TFDS `celeb_a`, prepared once where there is internet (its files come
 from Google Drive and may need a manual download, see the TFDS catalogue):
 `tfds build celeb_a --file_format=array_record --data_dir=DIR`, then
 --config.data.path=DIR. A folder of face images works too:
---config.data.source=folder --config.data.path=DIR.
+--config.data.source=folder --config.data.path=DIR; CelebA's own
+img_align_celeba.zip becomes one, cropped and resized as above, with
+`python -m gan_jax.data.prepare celeba --src=img_align_celeba.zip --out=DIR`.
 
 CPU time: 6.29 s/step wall, 10.88 CPU-s/step at batch 128 (compile 7 s) on
 the 2-core AMD EPYC development VM with nothing else running (load 1.6),

@@ -15,6 +15,9 @@ Run (the shared JPEGs, extracted; any folder with one subfolder per class works)
   mkdir -p /tmp/cifar10 && tar xzf ../shared/data/cifar10/cifar10-train-jpeg.tar.gz -C /tmp/cifar10
   python -m gan_jax.main --config=configs/gan_cifar10_cpu.py --workdir=runs/gan_cifar10_cpu \\
       --config.data.path=/tmp/cifar10/train
+From the official cifar-10-binary.tar.gz (lossless PNGs, train and test):
+  python -m gan_jax.data.prepare cifar10 --src=cifar-10-binary.tar.gz --out=/tmp/cifar10png
+and --config.data.path=/tmp/cifar10png/train.
 
 Measured on the 2-core development CPU, nothing else running (load 1.1 ->
 1.8), 2026-12-02: stopped by the budget at step 6,865 after 29.1 minutes

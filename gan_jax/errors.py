@@ -34,3 +34,7 @@ class Interrupted(GanJaxError):
   def __init__(self, message: str, exit_code: int):
     super().__init__(message)
     self.exit_code = exit_code
+
+
+class NotReady(GanJaxError, RuntimeError):
+  """The machine lacks something a run needs (a device, bfloat16, data, weights); says what and how to fix it."""

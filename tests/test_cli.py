@@ -7,7 +7,8 @@ import pytest
 
 from tests.conftest import REPO_ROOT, subprocess_env
 
-COMMANDS = ['gan_jax.main', 'gan_jax.generate', 'gan_jax.evaluate', 'gan_jax.metrics.fid',
+COMMANDS = ['gan_jax.main', 'gan_jax.generate', 'gan_jax.evaluate', 'gan_jax.doctor',
+            'gan_jax.data.prepare', 'gan_jax.metrics.fid',
             'gan_jax.metrics.inception_weights', 'gan_jax.metrics.classifier',
             'experiments.sweep', 'experiments.augment', 'experiments.mode_collapse',
             'experiments.report_figures', 'experiments.real_fid']

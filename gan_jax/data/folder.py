@@ -59,7 +59,7 @@ def list_images(root: str) -> tuple[list[str], list[int], list[str]]:
 def load_image(path: str, size: int, channels: int) -> np.ndarray:
   with Image.open(path) as img:
     img.load()  # decodes now, so a truncated file fails here, with its name
-    return image_ops.to_array(image_ops.fit(image_ops.to_mode(img, channels), size))
+    return image_ops.normalise(img, size, channels)
 
 
 class FolderSource:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import glob
 import gzip
 import os
+import zlib
 
 import numpy as np
 
@@ -16,7 +17,7 @@ from gan_jax import errors
 from gan_jax.data import image_ops
 from gan_jax.data.source import ArraySource
 
-_IMAGES_MAGIC, _LABELS_MAGIC = 2051, 2049
+IMAGES_MAGIC, LABELS_MAGIC = 2051, 2049   # the first 4 bytes of each kind of file
 
 
 def read_idx(path: str, expected_magic: int) -> np.ndarray:
@@ -24,13 +25,15 @@ def read_idx(path: str, expected_magic: int) -> np.ndarray:
   try:
     with opener(path, 'rb') as f:
       data = f.read()
-  except (OSError, EOFError) as e:
+  except (OSError, EOFError, zlib.error) as e:  # zlib.error: a damaged .gz
     raise errors.DataError(f'Cannot read IDX file {path}: {e}') from e
   magic = int.from_bytes(data[:4], 'big')
   if magic != expected_magic:
     raise errors.DataError(f'{path} is not an IDX file of the expected kind '
                      f'(magic number {magic}, expected {expected_magic}).')
   ndim = data[3]
+  if len(data) < 4 + 4 * ndim:
+    raise errors.DataError(f'{path} is truncated: {len(data)} bytes, shorter than its header.')
   shape = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], 'big') for i in range(ndim))
   body = np.frombuffer(data, np.uint8, offset=4 + 4 * ndim)
   if body.size != int(np.prod(shape)):
@@ -69,7 +72,7 @@ def load(data_config) -> ArraySource:
           f'No {prefix}-images-idx3-ubyte[.gz] / {prefix}-labels-idx1-ubyte[.gz] '
           f'pair in {directory} (it holds: {", ".join(sorted(os.listdir(directory))) or "nothing"}).'
           ' Set --config.data.split to one of the prefixes present, or leave it empty.')
-    imgs, labs = read_idx(image_path, _IMAGES_MAGIC), read_idx(label_path, _LABELS_MAGIC)
+    imgs, labs = read_idx(image_path, IMAGES_MAGIC), read_idx(label_path, LABELS_MAGIC)
     if len(imgs) != len(labs):
       raise errors.DataError(f'{image_path} has {len(imgs)} images but {label_path} '
                        f'has {len(labs)} labels.')

