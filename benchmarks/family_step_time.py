@@ -17,8 +17,8 @@ import jax
 import numpy as np
 
 from gan_jax.config import files as config_files
-from gan_jax.training import setup as setup_lib
 from gan_jax.data.source import DatasetInfo
+from gan_jax.training import setup as setup_lib
 
 flags.DEFINE_integer('steps', 3, 'Steps per timed round.')
 flags.DEFINE_integer('rounds', 2, 'Timed rounds; the best is reported.')

@@ -17,11 +17,11 @@ from absl import app, flags
 import jax
 import numpy as np
 
+from gan_jax.config.base import get_config
 from gan_jax.core import regularizers
 from gan_jax.core import steps
-from gan_jax.training import setup as setup_lib
 from gan_jax.data.source import DatasetInfo
-from gan_jax.config.base import get_config
+from gan_jax.training import setup as setup_lib
 
 flags.DEFINE_string('model', 'dcgan32', 'config.model.name (32x32 RGB).')
 flags.DEFINE_float('width_scale', 1.0, 'config.model.width_scale.')

@@ -24,8 +24,8 @@ import numpy as np
 from ml_collections import config_flags
 
 from gan_jax.core import steps
-from gan_jax.training import setup as setup_lib
 from gan_jax.data.source import DatasetInfo
+from gan_jax.training import setup as setup_lib
 
 config_flags.DEFINE_config_file('config', None, 'Experiment config file.')
 flags.DEFINE_integer('steps', 10, 'Profiled steps.')

@@ -24,8 +24,8 @@ import numpy as np
 
 from gan_jax.config import base as config_base
 from gan_jax.config import files as config_files
-from gan_jax.training import setup as setup_lib
 from gan_jax.data.source import DatasetInfo
+from gan_jax.training import setup as setup_lib
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list('configs', ['dcgan_cifar10_class.py:dog', 'dcgan_celeba.py',

@@ -8,9 +8,9 @@ ACGAN beat the projection D on both the classifier FD and the class accuracy
 (experiments/RESULTS.md). Sample grids have one row per class;
 `generate --label=K` draws class K.
 
-Run:
+Run (CIFAR10_DIR: a folder with one subfolder of images per class):
   python -m gan_jax.main --config=configs/cgan_cifar10_cpu.py --workdir=runs/cgan_cifar10_cpu \\
-      --config.data.path=/tmp/cifar10/train
+      --config.data.path=CIFAR10_DIR
 
 Measured as configs/gan_cifar10_cpu.py (load 1.7, 2026-12-02): step 6,401
 at 29.1 minutes (3.7 steps/s); FID 73.0, class accuracy 0.383 under the

@@ -1,4 +1,4 @@
-"""The CIFAR-10 A8 report's conditional GAN: label embeddings in G and D, and the MSE similarity loss (../shared/reports/gan-cgan-cifar10-a8-report.txt).
+"""The CIFAR-10 A8 report's conditional GAN: label embeddings in G and D, and the MSE similarity loss.
 
 As configs/gan_cifar10_resnet18d.py (model `resnet18d`, BCE, AdamW, batch 64,
 50 epochs, n_gen=2), with the report's conditional changes: D and G both at
@@ -18,9 +18,9 @@ What the report saw: more diverse samples than the unconditional GAN (no mass
 of duplicates), but slower, less stable training; the similarity loss curve
 showed little, which it put down to the variety within each CIFAR-10 class.
 
-Run (on the extracted shared JPEGs, see configs/gan_cifar10_resnet18d.py):
+Run (CIFAR10_DIR: a folder with one subfolder of images per class):
   python -m gan_jax.main --config=configs/cgan_cifar10_resnet18d.py --workdir=runs/cgan_r18d \\
-      --config.data.source=folder --config.data.path=/tmp/cifar10/train
+      --config.data.source=folder --config.data.path=CIFAR10_DIR
   python -m gan_jax.generate --workdir=runs/cgan_r18d --num=16 --label=3 --out=runs/cgan_r18d/cats.npz
   python -m experiments.report_figures --config=configs/cgan_cifar10_resnet18d.py ...  (figures)
 
@@ -28,10 +28,10 @@ Data: as configs/gan_cifar10_resnet18d.py (labels come from TFDS or from the
 class subfolders).
 
 CPU time: 16.3 s/step wall, 24.0 CPU-s/step at batch 64 (compile 16 s) on
-the 2-core AMD EPYC development VM with nothing else running (load 1.7),
+a 2-core CPU with nothing else running (load 1.7),
 2026-11-24: `python -m benchmarks.report_configs_step_time --steps=1
 --configs=cgan_cifar10_resnet18d.py`. At --config.model.width_scale=0.25 a
-run on the shared CIFAR-10 JPEGs trained at 0.82 steps/s (300 steps via
+run on the CIFAR-10 JPEG folder trained at 0.82 steps/s (300 steps via
 experiments/report_figures.py). The report's 50 epochs are a GPU job.
 """
 

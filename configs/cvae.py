@@ -15,21 +15,15 @@ Presets (`--config=configs/cvae.py:PRESET`; no preset is `mnist`):
            blurry at any budget; this preset is the comparison point, not a
            recipe for good images.
 
-Run:
-  python -m gan_jax.main --config=configs/cvae.py:mnist --workdir=runs/cvae_mnist \
+Run (DIR_WITH_IDX_FILES: MNIST's IDX files; CIFAR10_DIR: a folder with one
+subfolder of images per class):
+  python -m gan_jax.main --config=configs/cvae.py:mnist --workdir=runs/cvae_mnist \\
       --config.data.source=idx --config.data.path=DIR_WITH_IDX_FILES
-  python -m gan_jax.main --config=configs/cvae.py:cifar10 --workdir=runs/cvae_cifar10 \
-      --config.data.source=folder --config.data.path=/tmp/cifar10/train
+  python -m gan_jax.main --config=configs/cvae.py:cifar10 --workdir=runs/cvae_cifar10 \\
+      --config.data.source=folder --config.data.path=CIFAR10_DIR
 
-CPU step time, measured with `python -m benchmarks.family_step_time --steps=2
---rounds=1 configs/cvae.py:mnist configs/ddpm.py:mnist configs/cvae.py:cifar10
-configs/ddpm.py:cifar10` (then named configs/cvae_mnist.py, configs/ddpm_mnist.py,
-configs/cvae_cifar10.py, configs/ddpm_cifar10.py) on a 2-core CPU shared with
-other jobs (load average ~15), so inflated several-fold; re-measure on a
-quiet machine:
-  mnist    1.56 s per step at batch 128 (the study ran it at batch 64: ~3
-           steps/s at the same load).
-  cifar10  4.06 s per step at batch 128.
+CPU step time: `python -m benchmarks.family_step_time configs/cvae.py:mnist
+configs/cvae.py:cifar10` measures it. No quiet figure is on record yet.
 """
 
 from gan_jax.config import files as config_files

@@ -1,4 +1,4 @@
-"""DCGAN at 64x64 on your own image folder, with instance noise and TTUR (../shared/reports/dcgan64-cats-anime-report.txt).
+"""DCGAN at 64x64 on your own image folder, with instance noise and TTUR (the cats/anime report).
 
 Model `dcgan64_wide` (gan_jax/models/dcgan64.py), the report's TensorFlow
 code: G dense z -> 8x8x1024 (BatchNorm, ReLU), transposed convs 512/256/128
@@ -32,8 +32,8 @@ Presets (`--config=configs/dcgan64_folder.py:ada`):
        blit, geom and color groups. What it did on small CIFAR-10 and MNIST
        subsets at CPU scale is in experiments/RESULTS.md, "Small datasets".
 
-CPU time: more than 2.5 minutes per step at batch 64 on the 2-core AMD EPYC
-development VM with nothing else running (2026-11-24): `python -m
+CPU time: more than 2.5 minutes per step at batch 64 on a 2-core CPU with
+nothing else running (2026-11-24): `python -m
 benchmarks.report_configs_step_time --steps=2 --configs=dcgan64_folder.py`
 had not finished compiling, one warm-up step and two timed steps after 10.5
 minutes and was stopped. The 1024-channel 5x5 convolutions make this a GPU

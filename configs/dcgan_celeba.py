@@ -1,4 +1,4 @@
-"""DCGAN on CelebA faces at 64x64 (../shared/reports/gan-dcgan-summer-school-notes.txt).
+"""DCGAN on CelebA faces at 64x64, as the summer-school notes train it.
 
 The notes train a PyTorch DCGAN on CelebA (and a home-made anime-face
 folder) and point to their repository for settings. This is the standard
@@ -26,7 +26,7 @@ img_align_celeba.zip becomes one, cropped and resized as above, with
 `python -m gan_jax.data.prepare celeba --src=img_align_celeba.zip --out=DIR`.
 
 CPU time: 6.29 s/step wall, 10.88 CPU-s/step at batch 128 (compile 7 s) on
-the 2-core AMD EPYC development VM with nothing else running (load 1.6),
+a 2-core CPU with nothing else running (load 1.6),
 2026-11-24: `python -m benchmarks.report_configs_step_time --steps=2
 --configs=dcgan_celeba.py`. Five epochs (6,358 steps) would take about 11
 hours there: a GPU job.

@@ -1,4 +1,4 @@
-"""DCGAN on one CIFAR-10 class, dogs or airplanes (../shared/reports/dcgan-cifar10-and-2d-visualisation-report.txt).
+"""DCGAN on one CIFAR-10 class, dogs or airplanes, as the DCGAN/2D-visualisation report trains it.
 
 The report trains a GAN on the 5,000 training images of a single CIFAR-10
 class (dogs, then airplanes) with the DCGAN tricks it lists: tanh output,
@@ -17,17 +17,17 @@ Presets (`--config=configs/dcgan_cifar10_class.py:CLASS`; no preset is `dog`):
             wings, fuselage and tail were clearly drawn.
   Any other CIFAR-10 class name works the same way (e.g. `:cat`).
 
-Run (on the extracted shared JPEGs; TFDS `cifar10` works too, as in
-configs/gan_cifar10.py):
-  mkdir -p /tmp/cifar10 && tar xzf ../shared/data/cifar10/cifar10-train-jpeg.tar.gz -C /tmp/cifar10
+Run (CIFAR10_DIR: a folder with one subfolder of images per class, e.g. the
+50,000 CIFAR-10 training images as JPEG files; TFDS `cifar10` works too, as
+in configs/gan_cifar10.py):
   python -m gan_jax.main --config=configs/dcgan_cifar10_class.py:dog --workdir=runs/dcgan_dog \\
-      --config.data.source=folder --config.data.path=/tmp/cifar10/train
+      --config.data.source=folder --config.data.path=CIFAR10_DIR
   python -m gan_jax.main --config=configs/dcgan_cifar10_class.py:airplane --workdir=runs/dcgan_airplane \\
-      --config.data.source=folder --config.data.path=/tmp/cifar10/train
+      --config.data.source=folder --config.data.path=CIFAR10_DIR
 
 CPU time (every class: the same model and batch): 1.37 s/step wall, 2.39
-CPU-s/step at batch 64 (compile 8 s) on the 2-core AMD EPYC development VM
-with nothing else running (load 1.5), 2026-11-24: `python -m
+CPU-s/step at batch 64 (compile 8 s) on a 2-core CPU with nothing else
+running (load 1.5), 2026-11-24: `python -m
 benchmarks.report_configs_step_time --steps=2
 --configs=dcgan_cifar10_class.py:dog` (then named configs/dcgan_cifar10_dog.py;
 random in-memory data; the folder source decodes its images once, then only

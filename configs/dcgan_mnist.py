@@ -1,4 +1,4 @@
-"""The small DCGAN of the MNIST course report (../shared/reports/dcgan-mnist-course-report.txt).
+"""The small DCGAN of the MNIST course report.
 
 G: z(100) -> ConvT 64 (k3 s1) -> 32 (k3 s2) -> 16 (k4 s2 p1) -> 1 (k4 s2 p1),
 BatchNorm + ReLU between, tanh out; D mirrors it with LeakyReLU(0.2).

@@ -7,9 +7,9 @@ digit triples appear among 26,000 samples and the KL of their histogram from
 uniform (`stacked_modes`; the literature puts DCGAN at about 99 modes and KL
 3.4, VEEGAN Table 2). That needs an MNIST domain classifier:
 
-  python -m gan_jax.metrics.classifier --config=configs/dcgan_mnist.py \
+  python -m gan_jax.metrics.classifier --config=configs/dcgan_mnist.py \\
       --config.data.source=idx --config.data.path=DIR --out=runs/classifiers/mnist
-  python -m gan_jax.main --config=configs/dcgan_stacked_mnist.py --workdir=runs/stacked \
+  python -m gan_jax.main --config=configs/dcgan_stacked_mnist.py --workdir=runs/stacked \\
       --config.data.path=DIR --config.eval.classifier=runs/classifiers/mnist
   python -m gan_jax.evaluate --workdir=runs/stacked --metrics=stacked_modes
 

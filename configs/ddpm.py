@@ -16,21 +16,18 @@ Presets (`--config=configs/ddpm.py:PRESET`; no preset is `mnist`):
            a CPU this preset only shows that the code runs. Use a GPU for
            anything useful.
 
-Run:
-  python -m gan_jax.main --config=configs/ddpm.py:mnist --workdir=runs/ddpm_mnist \
+Run (DIR_WITH_IDX_FILES: MNIST's IDX files; CIFAR10_DIR: a folder with one
+subfolder of images per class):
+  python -m gan_jax.main --config=configs/ddpm.py:mnist --workdir=runs/ddpm_mnist \\
       --config.data.source=idx --config.data.path=DIR_WITH_IDX_FILES
-  python -m gan_jax.main --config=configs/ddpm.py:cifar10 --workdir=runs/ddpm_cifar10 \
-      --config.data.source=folder --config.data.path=/tmp/cifar10/train
+  python -m gan_jax.main --config=configs/ddpm.py:cifar10 --workdir=runs/ddpm_cifar10 \\
+      --config.data.source=folder --config.data.path=CIFAR10_DIR
 
-CPU step time, measured with `python -m benchmarks.family_step_time --steps=2
---rounds=1 configs/cvae.py:mnist configs/ddpm.py:mnist configs/cvae.py:cifar10
-configs/ddpm.py:cifar10` (then named configs/cvae_mnist.py, configs/ddpm_mnist.py,
-configs/cvae_cifar10.py, configs/ddpm_cifar10.py) on a 2-core CPU shared with
-other jobs (load average ~15), so inflated several-fold; re-measure on a
-quiet machine:
-  mnist    26.6 s per step at batch 128: 20,000 steps would take days on this
-           CPU, so train it on a GPU.
-  cifar10  139.7 s per step at batch 128. A GPU job.
+CPU step time: `python -m benchmarks.family_step_time configs/ddpm.py:mnist
+configs/ddpm.py:cifar10` measures it. The quiet figure on record is 1.78 s
+per step for :mnist at batch 128 (`--steps=5 --rounds=2`, load 1.2;
+experiments/RESULTS.md, the augmentation study): 20,000 steps would take
+about ten hours. A GPU job.
 """
 
 from gan_jax.config import files as config_files

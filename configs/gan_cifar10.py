@@ -14,35 +14,38 @@ draws 128 samples, twice the D batch; here both use train.batch_size.
 Published: Miyato et al., "Spectral Normalization for Generative Adversarial
 Networks", ICLR 2018, report IS 8.22 and FID 21.7 on CIFAR-10 for SN-GAN
 with this ResNet.
-Measured by this project: no FID or IS yet (the metrics are another issue).
-A full run is a GPU job; on CPU only short runs were made (`CPU time` below).
+Measured by this project: no FID or IS yet. The metrics exist (`python -m
+gan_jax.evaluate --workdir=DIR --metrics=fid,is`; IS needs pytorch-fid's
+weights, docs/fid.md), but this recipe has not been trained to the end:
+50,000 steps are a GPU job (`CPU time` below).
 
 Run:
   python -m gan_jax.main --config=configs/gan_cifar10.py --workdir=runs/gan_cifar10
 
 Data: TFDS `cifar10`, prepared once where there is internet
 (`tfds build cifar10 --file_format=array_record --data_dir=DIR`, then
---config.data.path=DIR). Or any folder with one subfolder of 32x32 images per
-class, e.g. the shared JPEG copy of the 50,000 training images:
-  mkdir -p /tmp/cifar10 && tar xzf ../shared/data/cifar10/cifar10-train-jpeg.tar.gz -C /tmp/cifar10
-  ... --config.data.source=folder --config.data.path=/tmp/cifar10/train
+--config.data.path=DIR). Or the `folder` source on CIFAR10_DIR, a folder
+with one subfolder of 32x32 images per class (e.g. the 50,000 training
+images as JPEG files):
+  ... --config.data.source=folder --config.data.path=CIFAR10_DIR
 
 CPU time: 65.7 s/step wall, 124 CPU-s/step (5 D + 1 G updates at batch 64,
-compile 18 s) on the 2-core AMD EPYC development VM with nothing else
-running, 2026-11-24: `python -m benchmarks.report_configs_step_time
---steps=1 --configs=gan_cifar10.py`; 50,000 steps would take five weeks
-there, so a full run is a GPU job. Earlier, on that CPU shared with other
-jobs (2026-11-23), the full recipe (batch
-64, n_disc 5, full widths) on the extracted shared JPEGs compiled its train
+compile 18 s) on a 2-core CPU with nothing else running, 2026-11-24:
+`python -m benchmarks.report_configs_step_time --steps=1
+--configs=gan_cifar10.py`; 50,000 steps would take five weeks there, so a
+full run is a GPU job. Earlier, on that CPU shared with other jobs
+(2026-11-23), the full recipe (batch 64, n_disc 5, full widths) on the
+CIFAR-10 JPEG folder compiled its train
 step in 335 s at load average 16-21; its four steps took 828 s (load
 14-16), 314 s (8-13), 154 s (3-7) and 79 s (about 3), per metrics.jsonl:
 figures dominated by the load, upper bounds, not speeds. It ran without error:
-  python -m gan_jax.main --config=configs/gan_cifar10.py --workdir=/tmp/gan_short
-    --config.data.source=folder --config.data.path=/tmp/cifar10/train
+  python -m gan_jax.main --config=configs/gan_cifar10.py --workdir=runs/gan_short
+    --config.data.source=folder --config.data.path=CIFAR10_DIR
     --config.train.num_steps=4 --config.train.log_every=1
     --config.train.sample_every=0 --config.train.checkpoint_every=0
 The same recipe at 1/16 width, batch 8 and n_disc 1 trains for 4 steps on
-mock CIFAR-10 and on the shared JPEGs without error (tests/test_recipes.py).
+mock CIFAR-10 (and on real CIFAR-10 JPEGs where the test finds them) without
+error (tests/test_recipes.py).
 """
 
 from gan_jax.config.base import get_config as base_config

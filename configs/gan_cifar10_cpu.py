@@ -11,15 +11,15 @@ rerunning the command continues toward 7,000. The candidates it was chosen
 from (half against full width, hinge with spectral norm, EMA) are in
 experiments/RESULTS.md, "CIFAR-10 in half an hour on a 2-core CPU".
 
-Run (the shared JPEGs, extracted; any folder with one subfolder per class works):
-  mkdir -p /tmp/cifar10 && tar xzf ../shared/data/cifar10/cifar10-train-jpeg.tar.gz -C /tmp/cifar10
+Run (CIFAR10_DIR: a folder with one subfolder of images per class, e.g. the
+50,000 CIFAR-10 training images as JPEG files):
   python -m gan_jax.main --config=configs/gan_cifar10_cpu.py --workdir=runs/gan_cifar10_cpu \\
-      --config.data.path=/tmp/cifar10/train
+      --config.data.path=CIFAR10_DIR
 From the official cifar-10-binary.tar.gz (lossless PNGs, train and test):
-  python -m gan_jax.data.prepare cifar10 --src=cifar-10-binary.tar.gz --out=/tmp/cifar10png
-and --config.data.path=/tmp/cifar10png/train.
+  python -m gan_jax.data.prepare cifar10 --src=cifar-10-binary.tar.gz --out=CIFAR10_PNG
+and --config.data.path=CIFAR10_PNG/train.
 
-Measured on the 2-core development CPU, nothing else running (load 1.1 ->
+Measured on a 2-core CPU, nothing else running (load 1.1 ->
 1.8), 2026-12-02: stopped by the budget at step 6,865 after 29.1 minutes
 (3.9 steps/s); FID 76.9 (5,000 samples against 20,000 training images, real
 Inception weights), against 97.9 for eager PyTorch's full-width DCGAN-32

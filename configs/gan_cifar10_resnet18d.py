@@ -1,4 +1,4 @@
-"""The CIFAR-10 A8 report's GAN: ResNet-18 discriminator, transposed-conv G with average pooling (../shared/reports/gan-cgan-cifar10-a8-report.txt).
+"""The CIFAR-10 A8 report's GAN: ResNet-18 discriminator, transposed-conv G with average pooling.
 
 Model `resnet18d` (gan_jax/models/cifar_resnet.py): D is a CIFAR-style
 ResNet-18 then a dense logit; G is transposed-conv blocks with BatchNorm and
@@ -19,18 +19,18 @@ ship features by epoch 50, with visible mode collapse (near-identical samples).
 
 Run:
   python -m gan_jax.main --config=configs/gan_cifar10_resnet18d.py --workdir=runs/gan_r18d \\
-      --config.data.source=folder --config.data.path=/tmp/cifar10/train
+      --config.data.source=folder --config.data.path=CIFAR10_DIR
   python -m experiments.report_figures --config=configs/gan_cifar10_resnet18d.py ...  (figures)
 
 Data: TFDS `cifar10`, prepared once where there is internet
 (`tfds build cifar10 --file_format=array_record --data_dir=DIR`, then
---config.data.path=DIR). Or the `folder` source on one subfolder of images
-per class, e.g. the shared JPEG copy of the 50,000 training images:
-  mkdir -p /tmp/cifar10 && tar xzf ../shared/data/cifar10/cifar10-train-jpeg.tar.gz -C /tmp/cifar10
+--config.data.path=DIR). Or the `folder` source on CIFAR10_DIR, a folder
+with one subfolder of images per class (e.g. the 50,000 training images as
+JPEG files), as in the command above.
 
 CPU time: 18.7 s/step wall, 27.7 CPU-s/step at batch 64 with two G updates
-per step (compile 16 s) on the 2-core AMD EPYC development VM with nothing
-else running (load 2.0), 2026-11-24: `python -m
+per step (compile 16 s) on a 2-core CPU with nothing else running (load
+2.0), 2026-11-24: `python -m
 benchmarks.report_configs_step_time --steps=1 --configs=gan_cifar10_resnet18d.py`.
 The report's 50 epochs (39,063 steps) would take over a week there: a GPU job.
 """

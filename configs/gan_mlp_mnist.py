@@ -1,4 +1,4 @@
-"""The vanilla MLP GAN on MNIST followed by the summer-school notes (../shared/reports/gan-dcgan-summer-school-notes.txt).
+"""The vanilla MLP GAN on MNIST followed by the summer-school notes.
 
 G: 100 -> 128 -> 256 -> 512 -> 1024 -> 784, BatchNorm after every hidden layer
 but the first, LeakyReLU(0.2), tanh; D: 784 -> 512 -> 256 -> 1, LeakyReLU(0.2).

@@ -2,7 +2,7 @@
 
 Preset: `TARGET[,MODIFIER...]`, e.g. `--config=configs/toy2d.py:grid,report`;
 no preset is `ring`. Every target starts from the reference report's 2D-lab
-settings (gan_jax/toy2d/defaults.py; ../shared/reports/dcgan-cifar10-and-2d-visualisation-report.txt,
+settings (gan_jax/toy2d/defaults.py; the DCGAN/2D-visualisation report,
 section 3): the networks mlp2d (three dense layers, LeakyReLU), 2D uniform
 noise, G lr 1e-4, D lr 1e-3, Adam b1 0.5, batch 100, 60,000 steps, a snapshot
 every 500 steps.
@@ -62,11 +62,11 @@ Run:
   python -m gan_jax.main --config=configs/toy2d.py:circle --workdir=runs/toy2d_circle
   python -m gan_jax.main --config=configs/toy2d.py:wing --workdir=runs/toy2d_wing
 The report's Adam-b1 and learning-rate comparison on the sine (section 4.1):
-  python -m experiments.sweep --config=configs/toy2d.py:sine --grid optim.g.b1=0.5,0.7 \
+  python -m experiments.sweep --config=configs/toy2d.py:sine --grid optim.g.b1=0.5,0.7 \\
       --grid optim.d.lr=1e-3,5e-2 --seeds 3 --workdir=runs/sweep_sine
 The report's section 4.2 setting against its default on the wing:
-  python -m experiments.sweep --config=configs/toy2d.py:wing \
-      --grid optim.g.lr=1e-4,5e-4 --grid optim.d.lr=1e-3,5e-2 \
+  python -m experiments.sweep --config=configs/toy2d.py:wing \\
+      --grid optim.g.lr=1e-4,5e-4 --grid optim.d.lr=1e-3,5e-2 \\
       --grid optim.g.b1+optim.d.b1=0.5,0.9 --seeds 3 --workdir=runs/sweep_wing
 """
 

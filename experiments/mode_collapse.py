@@ -27,8 +27,8 @@ from ml_collections import config_flags
 import numpy as np
 
 from gan_jax import cli
-from gan_jax.config import base as config_base
 from gan_jax import errors
+from gan_jax.config import base as config_base
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string('workdir', None, 'Directory for both runs and the summary.')

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from jax.test_util import check_grads
 
-from gan_jax.core import ada
 from gan_jax import errors
+from gan_jax.core import ada
 
 ALL_OPS = ada.parse_ops('blit,geom,color,cutout')
 # Jitted once per shape: eager dispatch compiles every primitive separately,

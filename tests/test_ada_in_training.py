@@ -7,10 +7,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gan_jax.core import augment
 from gan_jax import errors
-from gan_jax.training import setup as setup_lib
+from gan_jax.core import augment
 from gan_jax.data.source import DatasetInfo
+from gan_jax.training import setup as setup_lib
 from tests.conftest import make_config, run_on_simulated_devices
 
 INFO = DatasetInfo((16, 16, 3), 10, tuple('0123456789'), 100, 'test')

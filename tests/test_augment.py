@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 from jax.test_util import check_grads
 
+from gan_jax import errors
 from gan_jax.core import augment
 from gan_jax.core import steps
-from gan_jax import errors
-from gan_jax.training import setup as setup_lib
 from gan_jax.data.source import DatasetInfo
+from gan_jax.training import setup as setup_lib
 from tests.conftest import make_config
 
 INFO = DatasetInfo((16, 16, 3), 10, tuple('0123456789'), 100, 'test')

@@ -9,10 +9,10 @@ import sys
 
 import pytest
 
+from gan_jax import errors
 from gan_jax.config import base as config_base
 from gan_jax.config import files as config_files
 from gan_jax.config import saved as saved_config
-from gan_jax import errors
 from tests.conftest import REPO_ROOT, make_config, repo_config
 
 REQUIRED_KEYS = ('seed', 'train.num_steps', 'train.batch_size', 'train.log_every',

@@ -13,9 +13,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gan_jax.training import checkpoint
 from gan_jax import models
 from gan_jax.models import layers
+from gan_jax.training import checkpoint
 from tests.conftest import make_config
 
 # (kernel, stride, padding, input size): every transposed conv of the zoo, and odd ones.

@@ -11,10 +11,10 @@ import pytest
 from gan_jax import data as data_lib
 from gan_jax import errors
 from gan_jax import generate
+from gan_jax.data import folder
 from gan_jax.generation import export
 from gan_jax.training import image as image_trainer
 from gan_jax.training import setup as setup_lib
-from gan_jax.data import folder
 from tests.conftest import REPO_ROOT, make_config, tiny_config
 
 

@@ -26,12 +26,12 @@ import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 
-from gan_jax.training import checkpoint as checkpoint_lib
-from gan_jax.config import base as config_base
 from gan_jax import errors
+from gan_jax.config import base as config_base
+from gan_jax.training import checkpoint as checkpoint_lib
+from gan_jax.training import image as image_trainer
 from gan_jax.training import integrity
 from gan_jax.training import reporting
-from gan_jax.training import image as image_trainer
 from gan_jax.training import setup as setup_lib
 from gan_jax.training import trainers
 from tests.conftest import REPO_ROOT, make_config, subprocess_env, write_idx

@@ -127,8 +127,8 @@ def test_class_coverage_and_near_duplicates():
 
 FOUR_DEVICES = '''
 import jax, numpy as np
-from gan_jax.parallel import devices as devices_lib
 from gan_jax.metrics import batching, kid, modes, precision_recall
+from gan_jax.parallel import devices as devices_lib
 assert jax.device_count() == 4
 rng = np.random.default_rng(0)
 a = rng.normal(size=(103, 8)).astype(np.float32)

@@ -21,9 +21,9 @@ import jax
 import numpy as np
 import pytest
 
+from gan_jax import errors
 from gan_jax.config import base as config_base
 from gan_jax.parallel import hosts
-from gan_jax import errors
 from gan_jax.training import image as image_trainer
 from gan_jax.training import setup as setup_lib
 from tests.conftest import REPO_ROOT, make_config, run_on_simulated_devices, subprocess_env

@@ -7,9 +7,9 @@ import pytest
 
 from gan_jax import errors
 from gan_jax.core import precision
+from gan_jax.data.source import DatasetInfo
 from gan_jax.training import image as image_trainer
 from gan_jax.training import setup as setup_lib
-from gan_jax.data.source import DatasetInfo
 from tests.conftest import make_config, tiny_config
 
 CLASSES = tuple('0123456789')

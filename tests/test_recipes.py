@@ -17,8 +17,8 @@ import tensorflow_datasets as tfds
 
 from gan_jax import errors
 from gan_jax import generate
-from gan_jax.training import reporting
 from gan_jax.training import image as image_trainer
+from gan_jax.training import reporting
 from tests.conftest import repo_config, tiny_config
 
 RECIPES = ['gan_cifar10.py', 'cgan_cifar10.py:diffaugment']

@@ -16,12 +16,12 @@ import pytest
 import tensorflow_datasets as tfds
 from PIL import Image
 
-from gan_jax.config import base as config_base
 from gan_jax import data as data_lib
 from gan_jax import generate
 from gan_jax import models
-from gan_jax.training import reporting
+from gan_jax.config import base as config_base
 from gan_jax.training import image as image_trainer
+from gan_jax.training import reporting
 from gan_jax.training import resume as resume_lib
 from gan_jax.training import setup as setup_lib
 from experiments import report_figures

@@ -22,11 +22,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gan_jax.training import checkpoint as checkpoint_lib
-from gan_jax.config import base as config_base
 from gan_jax import errors
-from gan_jax.training import reporting
+from gan_jax.config import base as config_base
+from gan_jax.training import checkpoint as checkpoint_lib
 from gan_jax.training import image as image_trainer
+from gan_jax.training import reporting
 from tests.conftest import REPO_ROOT, make_config, subprocess_env, write_idx
 
 NUM_STEPS = 30

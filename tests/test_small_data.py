@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from experiments import small_data
+from gan_jax import errors
 from gan_jax.config import base as config_base
 from gan_jax.config import saved as saved_config
-from gan_jax import errors
 from tests.conftest import REPO_ROOT
 
 MNIST_CONFIG = os.path.join(REPO_ROOT, 'configs', 'dcgan_mnist.py')

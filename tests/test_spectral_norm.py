@@ -6,12 +6,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gan_jax.training import checkpoint
 from gan_jax import models
-from gan_jax.generation import sampling
-from gan_jax.training import setup as setup_lib
 from gan_jax.data.source import DatasetInfo
+from gan_jax.generation import sampling
 from gan_jax.models import layers
+from gan_jax.training import checkpoint
+from gan_jax.training import setup as setup_lib
 from tests.conftest import make_config
 
 

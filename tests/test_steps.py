@@ -10,8 +10,8 @@ import pytest
 from gan_jax import errors
 from gan_jax.core import state as state_lib
 from gan_jax.core import steps
-from gan_jax.training import setup as setup_lib
 from gan_jax.data.source import DatasetInfo
+from gan_jax.training import setup as setup_lib
 from tests.conftest import make_config
 
 INFO = DatasetInfo((28, 28, 1), 10, tuple('0123456789'), 100, 'test')

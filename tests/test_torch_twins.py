@@ -12,8 +12,8 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 from benchmarks import torch_reference as tr  # noqa: E402
-from gan_jax.config import base as config_base  # noqa: E402
 from gan_jax import models
+from gan_jax.config import base as config_base  # noqa: E402
 from tests.conftest import REPO_ROOT, load_config_file  # noqa: E402
 
 LATENT = 24

@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from gan_jax.config import base as config_base
 from gan_jax import errors
 from gan_jax import generate
-from gan_jax.training import reporting
-from gan_jax.training import trainers
+from gan_jax.config import base as config_base
 from gan_jax.toy2d import distributions, lab as lab_lib, metrics, sweep
 from gan_jax.toy2d.defaults import lab_config
+from gan_jax.training import reporting
+from gan_jax.training import trainers
 from gan_jax.viz import toy2d as viz
 
 

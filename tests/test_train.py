@@ -12,8 +12,8 @@ import tensorflow_datasets as tfds
 
 from gan_jax import errors
 from gan_jax import generate
-from gan_jax.training import reporting
 from gan_jax.training import image as image_trainer
+from gan_jax.training import reporting
 from gan_jax.training import setup as setup_lib
 from tests.conftest import REPO_ROOT, load_config_file, tiny_config
 

@@ -8,9 +8,9 @@ import pytest
 
 from gan_jax import errors
 from gan_jax import generate
+from gan_jax.families import vae
 from gan_jax.training import image as image_trainer
 from gan_jax.training import setup as setup_lib
-from gan_jax.families import vae
 from tests.conftest import tiny_config
 
 

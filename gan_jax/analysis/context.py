@@ -22,9 +22,9 @@ import numpy as np
 
 from gan_jax import errors
 from gan_jax import families
-from gan_jax.parallel import devices
 from gan_jax.generation import sampling
 from gan_jax.models import split_output
+from gan_jax.parallel import devices
 from gan_jax.viz import grids
 
 OUT_SUBDIR = 'analysis'

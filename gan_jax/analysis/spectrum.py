@@ -27,9 +27,9 @@ matplotlib.use('Agg')  # files only; no display needed
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 import numpy as np
 
-from gan_jax.generation import sampling  # pylint: disable=g-import-not-at-top
 from gan_jax.analysis import register  # pylint: disable=g-import-not-at-top
 from gan_jax.analysis.context import to_float  # pylint: disable=g-import-not-at-top
+from gan_jax.generation import sampling  # pylint: disable=g-import-not-at-top
 from gan_jax.models import layers  # pylint: disable=g-import-not-at-top
 
 EPS = 1e-6        # floor of |F| under the log: exact zeros (e.g. of a constant image) stay finite

@@ -43,8 +43,8 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-from gan_jax.core import ada as ada_lib
 from gan_jax import errors
+from gan_jax.core import ada as ada_lib
 from gan_jax.registry import Registry
 
 Array = jax.Array

@@ -32,12 +32,12 @@ step * n_disc + i) and is multiplied by k there, so its average strength is
 unchanged. The choice is traced, not Python control flow, so the step stays
 one jitted program. On GPU and TPU a `lax.cond` skips the double backward
 pass on the other updates. On CPU the penalty is computed on every update
-and masked: on the shared 2-core development CPU (not a quiet machine) the
-`lax.cond` step measured slower than the masked one and than R1 on every
-update, apparently because XLA's CPU backend runs the convolutions inside a
+and masked: on a 2-core CPU (a measurement under load, not a result) the
+`lax.cond` step ran slower than the masked one and than R1 on every update,
+apparently because XLA's CPU backend runs the convolutions inside a
 conditional's branch slowly, as it does inside loops (docs/design.md).
 `python -m benchmarks.lazy_regularization` measures it; BENCHMARKS.md has no
-figure for it yet.
+quiet figure for it yet.
 """
 
 from __future__ import annotations
@@ -50,8 +50,8 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-from gan_jax.core import augment
 from gan_jax import errors
+from gan_jax.core import augment
 from gan_jax.registry import Registry
 
 Array = jax.Array

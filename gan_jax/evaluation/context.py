@@ -18,9 +18,9 @@ import ml_collections
 import numpy as np
 
 from gan_jax import errors
-from gan_jax.parallel import devices
 from gan_jax.data import pipeline
 from gan_jax.metrics import cache, extractors, weights_dir
+from gan_jax.parallel import devices
 
 
 def reference_data_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:

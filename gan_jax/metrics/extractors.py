@@ -18,8 +18,8 @@ import numpy as np
 from jax.sharding import Mesh
 
 from gan_jax import errors
-from gan_jax.parallel import devices
 from gan_jax.metrics import batching
+from gan_jax.parallel import devices
 
 
 @dataclasses.dataclass

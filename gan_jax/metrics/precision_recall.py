@@ -15,8 +15,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh
 
-from gan_jax.parallel import devices
 from gan_jax.metrics import batching
+from gan_jax.parallel import devices
 
 
 def _squared_distances(rows, cols):

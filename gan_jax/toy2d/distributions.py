@@ -26,8 +26,8 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from gan_jax.config import base as config_base
 from gan_jax import errors
+from gan_jax.config import base as config_base
 from gan_jax.registry import Registry
 
 

@@ -21,11 +21,11 @@ import ml_collections
 import numpy as np
 import optax
 
-from gan_jax.config import base as config_base
 from gan_jax import errors
+from gan_jax.config import base as config_base
 from gan_jax.core import steps
-from gan_jax.data.source import DatasetInfo
 from gan_jax.core.state import GANState
+from gan_jax.data.source import DatasetInfo
 from gan_jax.toy2d import distributions, metrics
 
 DATA_STREAM = 0x5EED      # folded into the state's key for the lab's batches

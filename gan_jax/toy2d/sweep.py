@@ -33,13 +33,13 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
+from gan_jax import errors
 from gan_jax.config import base as config_base
 from gan_jax.config import saved as saved_config
-from gan_jax import errors
 from gan_jax.core import optim
 from gan_jax.core import state as state_lib
-from gan_jax.training import setup as setup_lib
 from gan_jax.toy2d import lab as lab_lib
+from gan_jax.training import setup as setup_lib
 from gan_jax.viz import toy2d as viz
 
 # Optimizer fields that may be traced (vmapped); b1 is SGD's momentum, which

@@ -40,8 +40,8 @@ from jax.experimental import multihost_utils
 import orbax.checkpoint as ocp
 
 from gan_jax import errors
-from gan_jax.training import integrity
 from gan_jax.parallel import devices
+from gan_jax.training import integrity
 
 STATE_ITEM = 'default'   # orbax's name for a manager's single item: older checkpoints have only it
 DIGEST_ITEM = 'digest'

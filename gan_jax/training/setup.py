@@ -17,20 +17,20 @@ import jax
 import ml_collections
 import optax
 
-from gan_jax.core import augment
-from gan_jax.training import checkpoint as checkpoint_lib
-from gan_jax.config import saved as saved_config
 from gan_jax import errors
 from gan_jax import families
-from gan_jax.training import resume
-from gan_jax.core import losses as losses_lib
 from gan_jax import models as models_lib
+from gan_jax.config import saved as saved_config
+from gan_jax.core import augment
+from gan_jax.core import losses as losses_lib
 from gan_jax.core import optim
-from gan_jax.parallel import devices as devices_lib
 from gan_jax.core import regularizers
 from gan_jax.core import state as state_lib
 from gan_jax.core import steps
 from gan_jax.data.source import DatasetInfo
+from gan_jax.parallel import devices as devices_lib
+from gan_jax.training import checkpoint as checkpoint_lib
+from gan_jax.training import resume
 
 
 @dataclasses.dataclass(frozen=True)
