@@ -11,6 +11,7 @@ is an error rather than a silently ignored new field.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 
 import ml_collections
@@ -18,6 +19,9 @@ import ml_collections
 from gan_jax import errors
 
 BASE_CONFIG_PATH = os.path.abspath(__file__)
+WANDB_MODES = ('offline', 'online', 'disabled')
+WANDB_MISSING = ("config.logging.wandb.enabled needs the wandb package: "
+                 "pip install -e '.[wandb]'")
 
 
 def _optimizer(lr: float) -> ml_collections.ConfigDict:
@@ -204,6 +208,26 @@ def get_config() -> ml_collections.ConfigDict:
       animation='gif',      # gif | none: the snapshots (train.sample_every) assembled at the end
   ))
 
+  # Where training metrics and images go besides the console, metrics.jsonl and
+  # TensorBoard (gan_jax.training.reporting; always on, process 0 only).
+  config.logging = ml_collections.ConfigDict(dict(
+      # Weights & Biases, optional (pip install -e '.[wandb]'): the same scalars
+      # and images as TensorBoard, into one W&B run per workdir. Its id is kept in
+      # WORKDIR/wandb_run_id, so a resumed run logs into the same W&B run.
+      wandb=dict(
+          enabled=False,
+          project='gan_jax',
+          entity='',        # W&B user or team; '' = the logged-in user's default
+          name='',          # run name; '' = the workdir's base name
+          group='',         # groups runs in the W&B UI (e.g. a sweep); '' = none
+          tags=(),          # e.g. ('cifar10', 'hinge')
+          # offline: written to WORKDIR/wandb, no network (upload later with
+          # `wandb sync`, as the run's console says) | online (needs `wandb login`)
+          # | disabled (wandb's no-op run)
+          mode='offline',
+      ),
+  ))
+
   # Multi-host jobs (gan_jax/distributed.py). None of this is needed on one
   # host, whatever its number of devices.
   config.distributed = ml_collections.ConfigDict(dict(
@@ -248,8 +272,22 @@ def validate(config: ml_collections.ConfigDict) -> None:
        'needs eval.every > 0'),
       (config.distributed.initialization_timeout >= 1,
        'distributed.initialization_timeout', 'must be at least 1 (seconds)'),
+      (config.logging.wandb.mode in WANDB_MODES, 'logging.wandb.mode',
+       f'must be one of {", ".join(WANDB_MODES)}'),
   ]
   raise_failed(config, checks)
+  # On every process, before anything starts: only process 0 imports wandb, and
+  # failing there alone would leave the others waiting for it.
+  if config.logging.wandb.enabled and not module_installed('wandb'):
+    raise errors.ConfigError(WANDB_MISSING)
+
+
+def module_installed(name: str) -> bool:
+  """Whether `import name` would find a module, without importing it."""
+  try:
+    return importlib.util.find_spec(name) is not None
+  except (ImportError, ValueError):  # ValueError: sys.modules[name] is None (import blocked)
+    return False
 
 
 def raise_failed(config: ml_collections.ConfigDict, checks) -> None:

@@ -9,8 +9,8 @@ the compiled step, and up to `toy2d.steps_per_call` steps run as one
 snapshot, a checkpoint). Metrics reach the host only when logging, where the
 lab adds its distance and mode scores.
 
-A run writes, besides the usual config.json, metrics.jsonl, tensorboard/ and
-checkpoints/:
+A run writes, besides the usual config.json, metrics.jsonl, tensorboard/ (with
+each snapshot figure as the image lab/snapshot) and checkpoints/:
   snapshots/step_NNNNNNN.png   the four-panel figure every train.sample_every steps
   animation.gif                the snapshots in order (toy2d.animation='gif')
   final_metrics.json           the last step's metrics, distance and modes included
@@ -44,14 +44,18 @@ TIMING_KEYS = ('compile_and_first_call', 'train', 'metrics', 'snapshots', 'snaps
 
 
 class Snapshots:
-  """Writes the four-panel figure of a state to WORKDIR/snapshots/step_N.png.
+  """Writes the four-panel figure of a state to WORKDIR/snapshots/step_N.png, and to TensorBoard.
 
   The arrays are computed on device and fetched at once; drawing and PNG
   encoding run on one background thread, overlapping the next train steps.
+  That thread also hands the frame to `reporter` (TensorBoard's lab/snapshot,
+  and W&B when enabled), whose writes are thread-safe; `close` waits for it.
   """
 
-  def __init__(self, lab: lab_lib.Lab, title: str, directory: str):
+  def __init__(self, lab: lab_lib.Lab, title: str, directory: str,
+               reporter: reporting.Reporter | None = None):
     self.directory = directory
+    self.reporter = reporter
     self.compute = jax.jit(lab.snapshot)
     self.figure = viz.SnapshotFigure(lab.target.bounds, lab.latent_box, title,
                                      lab.config.train.num_steps)
@@ -70,6 +74,8 @@ class Snapshots:
     start = time.perf_counter()
     self.figure.draw(snapshot, history, step, extra)
     path = self.figure.save(os.path.join(self.directory, f'step_{step:07d}.png'))
+    if self.reporter is not None:
+      self.reporter.images(step, {'lab/snapshot': self.figure.image()})
     self.drawing_seconds += time.perf_counter() - start
     return path
 
@@ -138,7 +144,7 @@ class _LabHooks:
     self.snapshots = Snapshots(lab, f'{config.data.name}: {config.model.name}, '
                                f'G lr {config.optim.g.lr:g}, D lr {config.optim.d.lr:g}, '
                                f'b1 {config.optim.g.b1:g}/{config.optim.d.b1:g}',
-                               os.path.join(run.workdir, SNAPSHOT_DIR))
+                               os.path.join(run.workdir, SNAPSHOT_DIR), run.reporter)
     self.timing = dict.fromkeys(TIMING_KEYS, 0.0)
     self.history = reporting.read_metrics(run.workdir)  # cut back to the restored step
     self.scores: dict = {}

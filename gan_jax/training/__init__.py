@@ -5,4 +5,5 @@
   image       the image trainer; toy2d.trainer is the 2D lab's
   trainers    trainers by name (config.trainer)
   checkpoint, integrity, preemption, preflight, reporting, resume: what keeps a run safe and visible
+  wandb_run   Weights & Biases, optional (config.logging.wandb): the reporter's second destination
 """

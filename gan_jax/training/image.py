@@ -10,8 +10,9 @@ and SIGTERM or SIGINT save a checkpoint before stopping
 (gan_jax.training.preemption).
 
 What is particular to images: one compiled step per call on a batch read
-while the previous step runs, a grid of samples from fixed noise, periodic
-evaluation (gan_jax.evaluation.periodic), and a loss curve at the end.
+while the previous step runs, a grid of samples from fixed noise (a PNG,
+and images in TensorBoard and W&B: `sample_images`), periodic evaluation
+(gan_jax.evaluation.periodic), and a loss curve at the end.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import time
 from absl import logging
 import jax
 import ml_collections
+import numpy as np
 
 from gan_jax import data as data_lib
 from gan_jax.config import base as config_base
@@ -102,7 +104,8 @@ def _hooks(config: ml_collections.ConfigDict, workdir: str, run: loop.TrainingRu
                                            run.reporter)
   steps = _Steps(config, run, source, setup, mesh)
   return loop.Hooks(advance=steps.advance, prefetch=steps.prefetch,
-                    sample=_grid_writer(config, workdir, setup, mesh), evaluate=evaluate,
+                    sample=_grid_writer(config, workdir, setup, mesh, run.reporter),
+                    evaluate=evaluate,
                     close=evaluate.close if evaluate is not None else None)
 
 
@@ -136,8 +139,39 @@ class _Steps:
     return self._step(state, self._batch)
 
 
-def _grid_writer(config: ml_collections.ConfigDict, workdir: str, setup: setup_lib.Setup, mesh):
-  """(step, state) -> None: every process runs G on the fixed grid noise; process 0 writes the PNG."""
+# Conditional runs with more classes than this get no per-class images: one
+# tag per class would bury the rest in TensorBoard's list (the grid still
+# shows every class, a row each).
+MAX_CLASS_IMAGES = 32
+
+
+def sample_images(grid: np.ndarray, raw: np.ndarray | None, ncols: int,
+                  num_classes: int) -> dict[str, np.ndarray]:
+  """The images of one sample step for TensorBoard and W&B, by tag, as uint8 HWC.
+
+  `grid`: the (N, H, W, C) images of the PNG grid (the EMA G's when kept),
+  `raw`: the raw G's on the same noise when an EMA is kept, else None.
+  samples/grid is the raw G's grid and samples/grid_ema the EMA's, so the
+  two can be compared; without an EMA, samples/grid is the PNG's grid. A
+  conditional grid has one row of `ncols` per class; each row is also its
+  own image, samples/class_K (from the PNG's G), up to MAX_CLASS_IMAGES classes.
+  """
+  out = {'samples/grid': grids.tile(grid if raw is None else raw, ncols)}
+  if raw is not None:
+    out['samples/grid_ema'] = grids.tile(grid, ncols)
+  if 0 < num_classes <= MAX_CLASS_IMAGES:
+    for k in range(num_classes):
+      out[f'samples/class_{k}'] = grids.tile(grid[k * ncols:(k + 1) * ncols], ncols)
+  return out
+
+
+def _grid_writer(config: ml_collections.ConfigDict, workdir: str, setup: setup_lib.Setup, mesh,
+                 reporter: reporting.Reporter):
+  """(step, state) -> None: every process runs G on the fixed grid noise; process 0 writes.
+
+  It writes the PNG grid and, through the reporter, its images in
+  TensorBoard and W&B (`sample_images`).
+  """
   sample = sampling.make_sampler(setup.gan)
   grid_z, grid_labels, grid_cols = sampling.grid_latents(
       config.seed, setup.gan, config.sample.num, config.sample.per_class)
@@ -146,8 +180,13 @@ def _grid_writer(config: ml_collections.ConfigDict, workdir: str, setup: setup_l
 
   def write(step: int, state) -> None:
     images = devices.to_host(sample(state.sampling_variables(), grid_z, grid_labels))
+    # With an EMA the PNG shows its G; the raw G's grid goes beside it in TensorBoard.
+    # Every process samples: the sampler is one program over all of them.
+    raw = (devices.to_host(sample(state.g.variables, grid_z, grid_labels)) if state.ema
+           else None)
     if is_main:
       grids.save_grid(images, os.path.join(workdir, 'samples', f'step_{step:07d}.png'), grid_cols)
+      reporter.images(step, sample_images(images, raw, grid_cols, setup.gan.num_classes))
   return write
 
 

@@ -237,8 +237,9 @@ class TrainingRun:
     if self.is_main:
       saved_config.save_to_workdir(self.config, self.workdir)
       write_json(os.path.join(self.workdir, resume.DATA_INFO_FILE), self.info.to_dict())
-    # Cuts metrics.jsonl and TensorBoard back to the restored step.
-    self.reporter = reporting.Reporter(self.workdir, self.start_step, tc.num_steps, self.is_main)
+    # Cuts metrics.jsonl and TensorBoard back to the restored step; starts W&B when enabled.
+    self.reporter = reporting.Reporter(self.workdir, self.start_step, tc.num_steps, self.is_main,
+                                       config=self.config)
     for note in notes:
       self.say(note)
     warning = preflight.space_warning(
@@ -303,7 +304,7 @@ class TrainingRun:
         raise
     finally:
       if self.reporter is not None:
-        self.reporter.close()
+        self.reporter.close(failed=failing is not None)
 
 
 class _StepLoop:
