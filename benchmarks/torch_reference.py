@@ -40,6 +40,11 @@ uint8 NHWC and are scaled to [-1, 1] inside the step, as in gan_jax.
 `TrainStep(model)` with no other argument is gan_jax's default config: one D
 and one G update, BCE, Adam(2e-4, 0.5, 0.999) for both.
 
+On a CPU where oneDNN runs its AVX2 kernels (no AVX-512, or
+ONEDNN_MAX_CPU_ISA=AVX2), the real batch is made contiguous NCHW before D sees
+it (`onednn_avx2_only`: oneDNN's AVX2 1x1 stride-2 weight gradient corrupts
+the heap on channels-last input); `TrainStep.input_layout` says which layout ran.
+
 PyTorch is an optional dependency: `pip install -e ".[bench]"`.
 """
 
@@ -47,7 +52,10 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import math
+import os
+import platform
 from typing import Sequence
 
 import torch
@@ -482,6 +490,33 @@ class AvgPoolGenerator(nn.Module):
     return torch.tanh(self.dense(x.flatten(1))).reshape(-1, *self.image_shape)
 
 
+# ------------------------------------------------------------------ oneDNN guard
+
+_ONEDNN_AVX512_ISAS = ('AVX512', 'AVX10', 'AMX', 'ALL', 'DEFAULT')
+
+
+@functools.lru_cache(maxsize=None)
+def onednn_avx2_only() -> bool:
+  """Whether oneDNN runs its AVX2 (or older) x86 kernels here: a CPU without AVX-512, or
+  $ONEDNN_MAX_CPU_ISA capping it below AVX-512.
+
+  There, oneDNN's 1x1 convolution weight gradient (jit_avx2_1x1_convolution_bwd_weights)
+  on a channels-last float32 input with stride 2 writes out of bounds: 'double free or
+  corruption', a segfault or a hang (oneDNN 3.12 in torch 2.14.1; BENCHMARKS.md has the
+  reproduction). `TrainStep` then gives D a contiguous NCHW batch, which avoids that kernel.
+  """
+  if platform.machine().lower() not in ('x86_64', 'amd64', 'i386', 'i686', 'x86'):
+    return False
+  isa = os.environ.get('ONEDNN_MAX_CPU_ISA', os.environ.get('DNNL_MAX_CPU_ISA', '')).upper()
+  if isa:
+    return not isa.startswith(_ONEDNN_AVX512_ISAS)
+  try:
+    with open('/proc/cpuinfo') as f:
+      return ' avx512f' not in f.read()
+  except OSError:   # not Linux: ask ATen, which dispatches by the same CPU flags
+    return not torch.backends.cpu.get_cpu_capability().startswith('AVX512')
+
+
 # ------------------------------------------------------------------ registry
 
 MODELS = {
@@ -607,6 +642,10 @@ class TrainStep:
     self._G = torch.compile(self.G) if compile else self.G
     self._D = torch.compile(self.D) if compile else self.D
     self._autocast_dtype = DTYPES[dtype] if dtype != 'float32' else None
+    # The real batch is NHWC permuted to NCHW: channels-last memory, which oneDNN's
+    # AVX2 kernels mishandle (onednn_avx2_only); elsewhere it stays as measured before.
+    self._contiguous_real = self.device.type == 'cpu' and onednn_avx2_only()
+    self.input_layout = 'nchw (oneDNN AVX2 guard)' if self._contiguous_real else 'channels_last'
 
   @classmethod
   def from_config(cls, config, *, device='cpu', dtype: str = 'float32',
@@ -690,6 +729,8 @@ class TrainStep:
       if real is None or per_update:
         images = real_uint8[i] if per_update else real_uint8
         real = images.permute(0, 3, 1, 2).float() / 127.5 - 1.0
+        if self._contiguous_real:
+          real = real.contiguous()
       # The generated batch: G in train mode, detached, its running statistics left alone.
       with torch.no_grad(), _running_stats_frozen(self._g_norms), self._autocast():
         fake = self._G(self._noise(batch))

@@ -4,6 +4,8 @@ The smoke run (`--smoke`: toy widths, batch 4, one step per chunk, a 4-step
 sprint on a generated folder) is one subprocess shared by the checks below;
 it takes about a minute and a half on the 2-core development CPU (compiles
 dominate). No timing is asserted: the figures of a toy run on a shared CPU mean nothing.
+The fault-injection test makes the workers abort mid-measurement
+($GAN_JAX_BENCH_FAULT) and checks that the suite reports it and goes on.
 """
 
 from __future__ import annotations
@@ -16,16 +18,21 @@ import sys
 
 import pytest
 
+from benchmarks import workers
 from benchmarks.accelerator import measure, peaks, report, runners, sprint
 from tests.conftest import REPO_ROOT, subprocess_env
 
 TORCH = importlib.util.find_spec('torch') is not None
 
 
-def _run(args: list[str], devices: int | None = None) -> subprocess.CompletedProcess:
+def _run(args: list[str], devices: int | None = None,
+         fault: str = '') -> subprocess.CompletedProcess:
+  env = subprocess_env(devices=devices)
+  env.pop(workers.FAULT_ENV, None)
+  if fault:
+    env[workers.FAULT_ENV] = fault
   return subprocess.run([sys.executable, '-m', 'benchmarks.accelerator_suite', *args],
-                        cwd=REPO_ROOT, env=subprocess_env(devices=devices),
-                        capture_output=True, text=True, timeout=600)
+                        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600)
 
 
 def _load(out) -> tuple[dict, str]:
@@ -83,6 +90,13 @@ def test_smoke_device_and_measurements(smoke):
     assert 'torch_compile' not in m   # --smoke: eager only
   assert any(m['flops_per_step'] for m in result['measurements'])
   assert stdout.count('elapsed /') >= 8   # one progress line per measurement
+  # One framework per process, none in the driver; no worker died, so one process each.
+  assert result['workers']['frameworks_in_driver'] == []
+  assert device['frameworks_in_gan_jax_worker'] == ['jax']
+  assert result['workers']['processes_started']['gan_jax'] == 1
+  if TORCH:
+    assert device['frameworks_in_torch_worker'] == ['torch']
+    assert result['workers']['processes_started']['torch_eager'] == 1
 
 
 @pytest.mark.slow
@@ -191,3 +205,48 @@ def test_sprint_results_are_parsed_from_the_workdir(tmp_path):
       'config': 'c.py', 'dtype': 'bfloat16', 'num_steps': 20, 'evals': evals, **summary}}
   markdown = report.render_markdown(result)
   assert '| step | wall min | fid |' in markdown and '| 20 |' in markdown
+
+
+def test_a_worker_that_aborts_fails_its_row_and_the_suite_goes_on(tmp_path):
+  """PyTorch's worker aborts in dcgan28 float32's timed chunk, gan_jax's in dcgan28
+  bfloat16's: those are reported with their last lines; dcgan32 gets fresh workers."""
+  fault = 'torch_eager:dcgan28:float32,gan_jax:dcgan28:bfloat16'
+  proc = _run(['--smoke', f'--out={tmp_path}', '--models=dcgan28,dcgan32', '--noscaling',
+               '--nosprint'], fault=fault)
+  assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+  result, markdown = _load(tmp_path)
+  assert result['status'] == 'complete'
+  rows = {(m['model'], m['dtype']): m for m in result['measurements']}
+  assert len(rows) == 4
+
+  jax_died = rows[('dcgan28', 'bfloat16')]   # the whole row: gan_jax's worker died
+  assert jax_died['status'] == 'failed', jax_died
+  assert jax_died['reason'].startswith("gan_jax worker died during 'time_chunk'")
+  assert 'SIGABRT' in jax_died['reason']
+  assert any('aborting gan_jax:dcgan28:bfloat16 on purpose' in line
+             for line in jax_died['last_lines'])
+  assert any('Fatal Python error: Aborted' in line for line in jax_died['last_lines'])
+  for key in (('dcgan28', 'float32'), ('dcgan32', 'float32'), ('dcgan32', 'bfloat16')):
+    assert rows[key]['status'] == 'ok' and rows[key]['steps_per_s']['median'] > 0, rows[key]
+  assert result['workers']['processes_started']['gan_jax'] == 2   # a fresh one after the abort
+  assert result['workers']['frameworks_in_driver'] == []
+  assert '## Failed' in markdown
+  assert "- dcgan28 batch 4 bfloat16: gan_jax worker died during 'time_chunk'" in markdown
+  assert 'aborting gan_jax:dcgan28:bfloat16 on purpose' in markdown
+  if not TORCH:
+    return
+  twin = rows[('dcgan28', 'float32')]['torch_eager']   # the twin's part of a measured row
+  assert twin['status'] == 'failed' and 'SIGABRT' in twin['reason'], twin
+  assert twin['reason'].startswith("torch_eager worker died during 'time_chunk'")
+  assert any('aborting torch_eager:dcgan28:float32 on purpose' in line
+             for line in twin['last_lines'])
+  assert 'ratio_eager' not in rows[('dcgan28', 'float32')]
+  for key in (('dcgan32', 'float32'), ('dcgan32', 'bfloat16')):
+    assert rows[key]['torch_eager']['status'] == 'ok', rows[key]['torch_eager']
+    assert rows[key]['ratio_eager']['median'] > 0
+  assert result['workers']['processes_started']['torch_eager'] == 2
+  assert "- dcgan28 batch 4 float32 torch_eager: torch_eager worker died" in markdown
+  assert 'aborting torch_eager:dcgan28:float32 on purpose' in markdown
+  table_row = next(line for line in markdown.splitlines()
+                   if line.startswith('| dcgan28 | 4 | float32 |'))
+  assert 'failed (torch_eager worker died' in table_row

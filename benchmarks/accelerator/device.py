@@ -1,4 +1,8 @@
-"""The device: the report header's record of it, and freeing its memory between measurements."""
+"""The device: the report header's record of it (asked of the workers), and PyTorch's settings for a fair race.
+
+JAX's part runs in the gan_jax worker and PyTorch's in a PyTorch worker
+(`benchmarks/accelerator/worker.py`): the driver imports neither framework.
+"""
 
 from __future__ import annotations
 
@@ -6,20 +10,16 @@ import datetime
 import gc
 import os
 import sys
-from typing import TYPE_CHECKING
 
 from benchmarks.accelerator import peaks
-
-if TYPE_CHECKING:
-  from benchmarks.accelerator.options import Options
 
 
 def utc_now() -> str:
   return datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')
 
 
-def device_info(opts: Options) -> dict:
-  """Platform, kind, counts, versions and peaks; also sets PyTorch to XLA's numerics on CUDA."""
+def jax_device_info() -> dict:
+  """Platform, kind, counts, versions and peaks, as JAX sees them (in the gan_jax worker)."""
   import jax  # pylint: disable=g-import-not-at-top
   import jaxlib  # pylint: disable=g-import-not-at-top
   d = jax.devices()[0]
@@ -36,14 +36,14 @@ def device_info(opts: Options) -> dict:
   found = peaks.chip(d.device_kind)
   info['chip'], info['peak_tflops'] = (found if found else (None, {}))
   info['python'] = sys.version.split()[0]
-  try:
-    import torch  # pylint: disable=g-import-not-at-top
-  except ImportError:
-    info['torch'] = None
-    return info
-  info['torch'] = torch.__version__
-  info['torch_cuda'] = torch.version.cuda
-  if opts.torch and torch.cuda.is_available():
+  return info
+
+
+def configure_torch(smoke: bool) -> dict:
+  """PyTorch's settings in this (PyTorch worker) process, and what they are, for the report."""
+  import torch  # pylint: disable=g-import-not-at-top
+  info = {'torch': torch.__version__, 'torch_cuda': torch.version.cuda}
+  if torch.cuda.is_available():
     # XLA computes float32 convolutions and matmuls in TF32 on NVIDIA tensor
     # cores by default; PyTorch allows it for convolutions only. Same rules for both.
     torch.backends.cuda.matmul.allow_tf32 = True
@@ -53,14 +53,15 @@ def device_info(opts: Options) -> dict:
     info['torch_tf32'] = info['torch_cudnn_benchmark'] = True
   else:
     info['torch_device'] = 'cpu'
-    if opts.smoke:   # OpenMP threads on a busy 2-core CPU made one toy step take 1-13 s
+    if smoke:   # OpenMP threads on a busy 2-core CPU made one toy step take 1-13 s
       torch.set_num_threads(1)
     info['torch_threads'] = torch.get_num_threads()
+    info['torch_cpu_capability'] = torch.backends.cpu.get_cpu_capability()
   return info
 
 
 def free_memory() -> None:
-  """Drops the last measurement's buffers, so the next one (and PyTorch's) finds the memory free."""
+  """Drops the last measurement's buffers, so the next one (and the other workers) find the memory free."""
   gc.collect()
   if 'torch' in sys.modules:
     torch = sys.modules['torch']

@@ -30,6 +30,8 @@ class Options:
   sprint_metrics: str = ''
   sprint_steps: int = 0
   inception_weights: str = ''
+  sprint: bool = True
+  worker_logs: bool = False       # copy the workers' stderr to the suite's
   smoke: bool = False
   # Set by --smoke (or by hand): model widths, D updates per step, steps per chunk.
   width_scale: float = 1.0

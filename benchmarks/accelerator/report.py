@@ -1,7 +1,10 @@
 """The suite's output: the Markdown report of a (possibly partial) result, and its files.
 
 The result is one JSON-ready dict, rewritten whole after every measurement
-(atomically, so a run killed mid-write still leaves the previous one).
+(atomically, so a run killed mid-write still leaves the previous one). A row
+or part that failed has status 'failed', a one-line 'reason' and, when its
+worker process died or hung, 'last_lines' (the end of its stderr; else a
+'traceback'): the Markdown lists them under "## Failed".
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ MD_NAME = 'accelerator_suite.md'
 TABLE_HEADER = ('| model | batch | dtype | compile s | steps/s | img/s | TFLOP/s | MFU '
                 '| torch eager steps/s | torch.compile steps/s | gan_jax/eager | gan_jax/compile |')
 TORCH_PARTS = ('torch_eager', 'torch_compile')
+MD_LAST_LINES = 20   # of a failure's last lines, in the Markdown (the JSON keeps them all)
 
 
 def spread(values) -> dict | None:
@@ -29,6 +33,10 @@ def spread(values) -> dict | None:
 def error_line(e: BaseException) -> str:
   """An exception as one short line, for a skipped or failed entry's reason."""
   return f'{type(e).__name__}: ' + ' '.join(str(e).split())[:300]
+
+
+def _short(text: str, n: int = 70) -> str:
+  return text if len(text) <= n else text[:n - 3] + '...'
 
 
 def _fmt(x, digits: int = 3) -> str:
@@ -61,7 +69,7 @@ def _torch_cell(entry: dict | None, key: str = 'steps_per_s') -> str:
     return 'n/a'
   if entry.get('status') != 'ok':
     return f"skipped ({entry.get('reason', '')})" if entry.get('status') == 'skipped' \
-        else f"failed ({entry.get('reason', '')})"
+        else f"failed ({_short(entry.get('reason', ''))}; see Failed)"
   return _fmt_spread(entry.get(key))
 
 
@@ -84,7 +92,8 @@ def render_markdown(result: dict) -> str:
   measured = [m for m in result.get('measurements', []) if m.get('status') == 'ok']
   lines = (_header(result) + _train_step_table(measured) + _speedup_table(measured)
            + _scaling_table(result.get('scaling') or {})
-           + _sprint_section(result.get('sprint') or {}) + _skipped_section(result))
+           + _sprint_section(result.get('sprint') or {}) + _failed_section(result)
+           + _skipped_section(result))
   return '\n'.join(lines)
 
 
@@ -202,6 +211,21 @@ def _sprint_section(sprint: dict) -> list[str]:
   return lines
 
 
+def _failed_section(result: dict) -> list[str]:
+  failed = failed_entries(result)
+  if not failed:
+    return []
+  lines = ['## Failed', '']
+  for what, entry in failed:
+    lines.append(f"- {what}: {entry.get('reason', '')}")
+    tail = entry.get('last_lines') or (entry.get('traceback') or '').splitlines()
+    if tail:
+      label = 'last lines of its output' if entry.get('last_lines') else 'traceback'
+      lines += [f'  {label}:', '  ```', *(f'  {_short(t, 200)}' for t in tail[-MD_LAST_LINES:]),
+                '  ```']
+  return lines + ['']
+
+
 def _skipped_section(result: dict) -> list[str]:
   skipped = skipped_entries(result)
   if not skipped:
@@ -209,28 +233,39 @@ def _skipped_section(result: dict) -> list[str]:
   return ['## Skipped', '', *(f'- {what}: {reason}' for what, reason in skipped), '']
 
 
-def skipped_entries(result: dict) -> list[tuple[str, str]]:
-  """(what, reason) for everything skipped or failed, whole measurements and parts."""
-  out = []
+def _all_entries(result: dict):
+  """(what, entry) for every measurement, twin part, scaling entry, the scaling and the sprint."""
   for m in result.get('measurements', []):
     what = f"{m['model']} batch {m['batch_size']} {m['dtype']}"
-    if m.get('status') != 'ok':
-      out.append((what, f"{m.get('status')}: {m.get('reason', '')}"))
-      continue
+    yield what, m
     for part in TORCH_PARTS:
-      p = m.get(part)
-      if p and p.get('status') != 'ok':
-        out.append((f'{what} {part}', f"{p.get('status')}: {p.get('reason', '')}"))
-    if m.get('note'):
-      out.append((what, m['note']))
+      if m.get(part):
+        yield f'{what} {part}', m[part]
   for key in ('scaling', 'sprint'):
     s = result.get(key) or {}
-    if s.get('status') not in (None, 'ok'):
-      out.append((key, f"{s.get('status')}: {s.get('reason', '')}"))
+    if s:
+      yield key, s
     for e in s.get('entries', []):
-      if e.get('status') != 'ok':
-        out.append((f"{key} {e.get('devices')} devices", f"{e.get('status')}: "
-                    f"{e.get('reason', '')}"))
+      yield f"{key} {e.get('devices')} devices", e
+  if (result.get('device') or {}).get('torch_probe'):
+    yield 'PyTorch probe', result['device']['torch_probe']
+  if result.get('error'):
+    yield 'suite', result['error']
+
+
+def failed_entries(result: dict) -> list[tuple[str, dict]]:
+  """(what, entry) for everything that failed: whole measurements, parts, scaling, sprint."""
+  return [(what, e) for what, e in _all_entries(result) if e.get('status') == 'failed']
+
+
+def skipped_entries(result: dict) -> list[tuple[str, str]]:
+  """(what, reason) for everything skipped (failures are in failed_entries), and notes."""
+  out = []
+  for what, e in _all_entries(result):
+    if e.get('status') not in (None, 'ok', 'failed', 'running'):
+      out.append((what, f"{e.get('status')}: {e.get('reason', '')}"))
+    elif e.get('note') and e.get('status') == 'ok' and 'model' in e:
+      out.append((what, e['note']))
   return out
 
 

@@ -1,7 +1,9 @@
 """What is timed: gan_jax's train step and its PyTorch twin on a fixed synthetic batch, per model.
 
-JAX, PyTorch and gan_jax are imported when first used, so that importing this
-module starts neither framework (the command sets JAX's environment first).
+The runners live in the worker processes (`benchmarks/accelerator/worker.py`):
+JaxRunner in the gan_jax worker, TorchRunner in a PyTorch one. JAX, PyTorch
+and gan_jax are imported when first used, so that importing this module
+starts neither framework (the driver imports it, and must not).
 """
 
 from __future__ import annotations
@@ -135,10 +137,22 @@ def _torch_reference():
   return torch_reference
 
 
-def torch_availability(opts: Options, device: dict) -> dict:
-  """{'reason': why PyTorch is not timed} or {'device', 'twins'}."""
-  if not opts.torch:
-    return {'reason': '--notorch'}
+def measurement_spec(opts: Options, model: str, batch: int, dtype: str) -> dict:
+  """What a worker needs to build a measurement's config (JSON, sent over the pipe)."""
+  return {'model': model, 'batch_size': batch, 'dtype': dtype, 'width_scale': opts.width_scale,
+          'n_disc': opts.n_disc, 'n_gen': opts.n_gen, 'smoke': opts.smoke}
+
+
+def spec_config(spec: dict):
+  """The config of a measurement_spec, built in the worker as model_config builds it."""
+  from benchmarks.accelerator.options import Options  # pylint: disable=g-import-not-at-top
+  opts = Options(out='', width_scale=spec['width_scale'], n_disc=spec['n_disc'],
+                 n_gen=spec['n_gen'])
+  return model_config(spec['model'], opts, spec['batch_size'], spec['dtype'])
+
+
+def torch_twins(platform: str | None) -> dict:
+  """In a PyTorch worker: {'reason': why PyTorch is not timed} or {'device', 'twins'}."""
   try:
     import torch  # pylint: disable=g-import-not-at-top
   except ImportError:
@@ -150,9 +164,9 @@ def torch_availability(opts: Options, device: dict) -> dict:
   if not hasattr(ref, 'TWINS') or not hasattr(getattr(ref, 'TrainStep', None), 'from_config'):
     return {'reason': 'benchmarks.torch_reference has no TWINS / TrainStep.from_config'}
   torch_device = 'cuda' if torch.cuda.is_available() else 'cpu'
-  if torch_device == 'cpu' and device.get('platform') not in ('cpu', None):
-    return {'reason': f"PyTorch has no CUDA here while gan_jax runs on {device.get('platform')}"}
-  return {'device': torch_device, 'twins': tuple(ref.TWINS)}
+  if torch_device == 'cpu' and platform not in ('cpu', None):
+    return {'reason': f"PyTorch has no CUDA here while gan_jax runs on {platform}"}
+  return {'device': torch_device, 'twins': list(ref.TWINS)}
 
 
 class TorchRunner:
@@ -171,6 +185,7 @@ class TorchRunner:
     self.real = torch.randint(0, 256, (config.train.n_disc, config.train.batch_size, *shape),
                               generator=gen, dtype=torch.uint8).to(device)
     self.compiled = compile_
+    self.input_layout = getattr(self.step, 'input_layout', None)
     self.per_step_s = 1.0
     self.first_calls_s = None
 

@@ -177,6 +177,9 @@ class Sprint:
     info = {'config': opts.sprint_config, 'dtype': dtype, 'evals': []}
     self.result['sprint'] = info
     self.write()
+    if not opts.sprint:
+      info.update(status='skipped', reason='--nosprint')
+      return
     if not opts.sprint_data and not opts.smoke:
       info.update(status='skipped', reason='no --sprint_data (a CIFAR-10 image folder)')
       return
