@@ -141,12 +141,21 @@ from benchmarks.accelerator.runners import DTYPES, KNOWN_MODELS  # noqa: E402
 from benchmarks.accelerator.sprint import Sprint  # noqa: E402
 from benchmarks.workers import WorkerDied, WorkerError  # noqa: E402
 
-# --smoke only, for jaxlib 0.10's CPU backend: its compiles are several times
-# faster with LLVM's optimisations off and without the new fusion emitters
-# (dcgan32's bfloat16 step: about 15 s -> 5 s -> 1.6 s on the 2-core dev CPU), and
-# the smoke times nothing. An unknown XLA flag is fatal: revisit on a jaxlib upgrade.
-SMOKE_XLA_FLAGS = ('--xla_backend_optimization_level=0', '--xla_llvm_disable_expensive_passes=true',
-                   '--xla_cpu_use_fusion_emitters=false')
+# --smoke only: compiles are several times faster with LLVM's optimisations off
+# and, on jaxlib 0.10, without the new fusion emitters (dcgan32's bfloat16 step:
+# about 15 s -> 5 s -> 1.6 s on the 2-core dev CPU), and the smoke times nothing.
+# An unknown XLA flag is fatal, and jaxlib 0.11 removed the fusion-emitter flag.
+SMOKE_XLA_FLAGS = ('--xla_backend_optimization_level=0', '--xla_llvm_disable_expensive_passes=true')
+SMOKE_XLA_FLAGS_JAXLIB_0_10 = ('--xla_cpu_use_fusion_emitters=false',)
+
+
+def smoke_xla_flags():
+  """The smoke's XLA flags that this jaxlib knows."""
+  from importlib import metadata  # pylint: disable=g-import-not-at-top
+  major_minor = tuple(int(p) for p in metadata.version('jaxlib').split('.')[:2])
+  return SMOKE_XLA_FLAGS + (SMOKE_XLA_FLAGS_JAXLIB_0_10 if major_minor < (0, 11) else ())
+
+
 TORCH_INFO_KEYS = ('torch', 'torch_cuda', 'torch_device', 'torch_tf32', 'torch_cudnn_benchmark',
                    'torch_threads', 'torch_cpu_capability', 'frameworks_in_torch_worker')
 
@@ -341,7 +350,7 @@ def main(argv):
     raise app.UsageError(f'Unexpected arguments: {" ".join(argv[1:])}')
   opts = options_from_flags(sys.argv)
   if opts.smoke:   # before JAX starts its backend (the sprint's subprocess inherits them)
-    os.environ['XLA_FLAGS'] = ' '.join([os.environ.get('XLA_FLAGS', ''), *SMOKE_XLA_FLAGS]).strip()
+    os.environ['XLA_FLAGS'] = ' '.join([os.environ.get('XLA_FLAGS', ''), *smoke_xla_flags()]).strip()
   stop = StopRequest()
   signal.signal(signal.SIGTERM, stop.on_signal)
   signal.signal(signal.SIGINT, stop.on_signal)

@@ -94,7 +94,7 @@ def _train(config, workdir, trainer):
   """(outcome, run) of one training run in `workdir` with `trainer`'s hooks."""
   info = DatasetInfo((3,), 0, (), 0, 'fake points')
   init = lambda: FakeState(jnp.zeros((), jnp.int32), jnp.zeros((3,), jnp.float32))
-  device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+  device = jax.sharding.make_single_device_sharding(jax.devices()[0])
   with loop.TrainingRun(config, workdir, info, init, device) as run:
     assert not run.report_resume()
     outcome = run.train(trainer.hooks(), started=trainer.clock.now)

@@ -78,3 +78,18 @@ def initialize(dist: ml_collections.ConfigDict) -> None:
   logging.info('jax.distributed: process %d of %d, %d local of %d devices',
                jax.process_index(), jax.process_count(),
                jax.local_device_count(), jax.device_count())
+  _skip_compilation_cache_on_cpu()
+
+
+def _skip_compilation_cache_on_cpu() -> None:
+  """Turns JAX's persistent compilation cache off for a multi-process CPU job.
+
+  Under JAX 0.12 a multi-process CPU step loaded from that cache never
+  returns from its first gloo collective (compiled afresh it runs), so such
+  jobs compile every time; CPU jobs of several processes are for testing.
+  """
+  if (jax.process_count() > 1 and jax.default_backend() == 'cpu'
+      and jax.config.jax_compilation_cache_dir and jax.config.jax_enable_compilation_cache):
+    jax.config.update('jax_enable_compilation_cache', False)
+    logging.warning('Multi-process CPU job: JAX\'s persistent compilation cache is off '
+                    '(a CPU step loaded from it hangs in its first collective).')

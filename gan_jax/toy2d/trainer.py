@@ -108,7 +108,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   config_base.validate(config)
   lab = lab_lib.Lab.from_config(config)
   # One device: the networks are tiny, and sweeps use vmap rather than devices.
-  device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+  device = jax.sharding.make_single_device_sharding(jax.devices()[0])
   with loop.TrainingRun(config, workdir, lab.info, lab.setup.init_state, device,
                         allow_config_change=allow_config_change) as run:
     _describe(run, lab)
