@@ -52,12 +52,22 @@ Modifiers:
           tuned settings (32 units, D lr 1e-3, batch 100, 30,000 steps, with
           the benchmark's 2D Gaussian noise). On the ring it collapses onto
           2-4 of the 8 modes; on the grid it covers 11.6 modes.
+  gan     ring and grid only: PacGAN's GAN (Lin et al., NeurIPS 2018, Table 1),
+          with the paper's networks (model pacgan2d: G 4 x 400 BatchNorm+ReLU,
+          D 3 x 200 LinearMaxout with 5 pieces), Adam lr 1e-4 b1 0.8, batch
+          100, 400,000 steps (gan_jax/toy2d/defaults.py, pacgan_config).
+  pac2, pac3, pac4
+          ring and grid only: the same, with D judging packs of 2, 3 or 4
+          points (config.model.pack); the batch is 100 packs, 100 m points.
+          experiments/mode_collapse.py runs these rows beside the paper's.
 
 Run:
   python -m gan_jax.main --config=configs/toy2d.py:ring --workdir=runs/toy2d_ring
   python -m gan_jax.main --config=configs/toy2d.py:ring,report --workdir=runs/toy2d_ring_report
   python -m gan_jax.main --config=configs/toy2d.py:grid --workdir=runs/toy2d_grid
   python -m gan_jax.main --config=configs/toy2d.py:grid,report --workdir=runs/toy2d_grid_report
+  python -m gan_jax.main --config=configs/toy2d.py:grid,gan --workdir=runs/toy2d_grid_gan
+  python -m gan_jax.main --config=configs/toy2d.py:grid,pac4 --workdir=runs/toy2d_grid_pac4
   python -m gan_jax.main --config=configs/toy2d.py:sine --workdir=runs/toy2d_sine
   python -m gan_jax.main --config=configs/toy2d.py:circle --workdir=runs/toy2d_circle
   python -m gan_jax.main --config=configs/toy2d.py:wing --workdir=runs/toy2d_wing
@@ -74,10 +84,12 @@ import math
 
 from gan_jax import errors
 from gan_jax.config import files as config_files
-from gan_jax.toy2d.defaults import lab_config, mode_benchmark_config
+from gan_jax.toy2d.defaults import lab_config, mode_benchmark_config, pacgan_config
 
 TARGETS = ('ring', 'grid', 'sine', 'circle', 'wing')
-MODIFIERS = ('report',)
+# 'report' first: error messages list the modifiers in this order.
+MODIFIERS = ('report', 'gan', 'pac2', 'pac3', 'pac4')
+PACKING = {'pac2': 2, 'pac3': 3, 'pac4': 4}
 # The mode-benchmark targets: the keys (dotted) that covered the modes, over
 # the report's GAN (mode_benchmark_config).
 TUNED = {
@@ -88,19 +100,41 @@ TUNED = {
 }
 
 
+def _mode_benchmark(target: str, modifiers: tuple):
+  """ring or grid: the tuned default, or the setting a modifier names."""
+  if len(modifiers) > 1:
+    raise errors.ConfigError(
+        f'Preset modifiers {", ".join(modifiers)} each pick a whole setting; give one '
+        f'(--config=configs/toy2d.py:{target},{modifiers[0]}).')
+  if not modifiers:
+    config = mode_benchmark_config(target)
+    config.update_from_flattened_dict(TUNED[target])
+    return config
+  modifier = modifiers[0]
+  if modifier == 'report':
+    return mode_benchmark_config(target)
+  config = pacgan_config(target)
+  if modifier in PACKING:
+    if 'pack' not in config.model:
+      raise errors.ConfigError(
+          f'The preset modifier "{modifier}" packs {PACKING[modifier]} points into each of '
+          "D's inputs (config.model.pack), which this version of gan_jax does not have.")
+    config.model.pack = PACKING[modifier]
+    # PacGAN's batch is 100 packs of m points each: gan_jax counts points.
+    config.train.batch_size = 100 * PACKING[modifier]
+  return config
+
+
 def get_config(preset: str = ''):
   target, modifiers = config_files.split_preset(preset or 'ring', 'configs/toy2d.py', TARGETS,
                                                 MODIFIERS)
-  if 'report' in modifiers and target not in TUNED:
+  if target in TUNED:
+    return _mode_benchmark(target, modifiers)
+  if modifiers:
     raise errors.ConfigError(
-        f'The preset modifier "report" applies to {" and ".join(TUNED)} only; {target} already '
-        f'has the report\'s settings (--config=configs/toy2d.py:{target}).')
-  if target not in TUNED:
-    config = lab_config(target)
-    if target == 'sine':
-      config.toy2d.sine_frequency = 2 * math.pi
-    return config
-  config = mode_benchmark_config(target)
-  if 'report' not in modifiers:
-    config.update_from_flattened_dict(TUNED[target])
+        f'The preset modifiers ({", ".join(MODIFIERS)}) apply to {" and ".join(TUNED)} only; '
+        f'{target} has the report\'s settings (--config=configs/toy2d.py:{target}).')
+  config = lab_config(target)
+  if target == 'sine':
+    config.toy2d.sine_frequency = 2 * math.pi
   return config

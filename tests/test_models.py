@@ -115,7 +115,7 @@ def test_conditional_needs_labels():
     ('vae', (30, 30, 1), {}, r'side divisible by 4.*but the data is 30x30 images'),
     ('mlp2d', (28, 28, 1), {}, r"makes 2D points, but the data is 28x28 images\. Use it "
      r"with config.trainer='toy2d'"),
-    ('dcgan28', (2,), {}, r'the data is 2D points.*that makes 2D points: mlp2d\.'),
+    ('dcgan28', (2,), {}, r'the data is 2D points.*that makes 2D points: mlp2d, pacgan2d\.'),
     ('mlp2d', (2,), {'model.conditional': True},
      r"model 'mlp2d' is unconditional.*conditional=False"),
 ])
@@ -170,6 +170,7 @@ VARIABLE_TREES = {
     'ddpm_unet': ('eef2fe9fb3718fb8', 'bd90647f71582991'),
     'mlp': ('c4f38e6ff593d16f', '6f0a7d20d371c089'),
     'mlp2d': ('62467bb3b525dd2b', None),
+    'pacgan2d': ('6379e6c48cadddfa', None),
     'resnet18d': ('243b161f31623b8d', '29197e96ea21fdf3'),
     'sngan32': ('1182845d74802bf3', 'e7fb6df2afe14d09'),
     'sngan48': ('0c8ed333d95871c9', 'b7bb4b479b8edec0'),
@@ -178,7 +179,7 @@ VARIABLE_TREES = {
 }
 _SHAPES = {'dcgan28': (28, 28, 1), 'dcgan32': (32, 32, 3), 'dcgan64': (64, 64, 3),
            'dcgan64_wide': (64, 64, 3), 'ddpm_unet': (28, 28, 1), 'mlp': (28, 28, 1),
-           'mlp2d': (2,), 'resnet18d': (32, 32, 3), 'sngan32': (32, 32, 3),
+           'mlp2d': (2,), 'pacgan2d': (2,), 'resnet18d': (32, 32, 3), 'sngan32': (32, 32, 3),
            'sngan48': (48, 48, 3), 'sngan64': (64, 64, 3), 'vae': (28, 28, 1)}
 
 

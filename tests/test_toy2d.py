@@ -96,7 +96,8 @@ def test_mode_metric_known_answers():
   angles = 2 * np.pi * np.arange(8) / 8
   centres = np.stack([np.cos(angles), np.sin(angles)], axis=1)
   exact = np.repeat(centres[[0, 2, 3, 5, 7]], 100, axis=0)      # 5 of 8 centres
-  assert metrics.mode_coverage(exact, centres, 0.01) == {'modes': 5.0, 'hq_percent': 100.0}
+  assert metrics.mode_coverage(exact, centres, 0.01) == pytest.approx(
+      {'modes': 5.0, 'hq_percent': 100.0, 'reverse_kl': np.log(8 / 5)})
   # 0.029 from a centre is high quality (< 3 std), 0.031 is not; the second
   # kind does not cover its mode, and far points (the origin) neither.
   near = centres[[1]] + [[0.029, 0.0]]
@@ -104,6 +105,22 @@ def test_mode_metric_known_answers():
   result = metrics.mode_coverage(np.concatenate([exact, near, off]), centres, 0.01)
   assert result['modes'] == 6.0
   assert result['hq_percent'] == pytest.approx(100 * 501 / 505)
+
+
+def test_reverse_kl_of_a_hand_counted_histogram():
+  # Four modes; high-quality points counted 2, 1, 1, 0 (one more point is far
+  # from every mode and counts nowhere). q = (1/2, 1/4, 1/4, 0), p = 1/4 each:
+  # KL(q || p) = 1/2 log(2) + 1/4 log(1) + 1/4 log(1) + 0 = log(2) / 2.
+  centres = np.array([[0.0, 0.0], [2.0, 0.0], [0.0, 2.0], [2.0, 2.0]])
+  points = np.array([[0.0, 0.1], [0.1, 0.0], [2.0, 0.05], [0.0, 1.9], [1.0, 1.0]])
+  assert list(metrics.mode_histogram(points, centres, 0.05)) == [2, 1, 1, 0]
+  result = metrics.mode_coverage(points, centres, 0.05)
+  assert result['reverse_kl'] == pytest.approx(0.5 * np.log(2))
+  assert result['modes'] == 3.0 and result['hq_percent'] == pytest.approx(80.0)
+  # Even spread over every mode: 0; all on one of K: log K; nothing high quality: NaN.
+  assert metrics.reverse_kl([3, 3, 3, 3]) == 0.0
+  assert metrics.reverse_kl([0, 7, 0, 0]) == pytest.approx(np.log(4))
+  assert np.isnan(metrics.reverse_kl([0, 0, 0, 0]))
 
 
 def test_sliced_wasserstein_is_small_for_the_same_distribution_and_exact_for_a_shift():

@@ -268,6 +268,8 @@ def discriminator(ctx) -> dict:
   if not ctx.has_discriminator:
     raise NotApplicable(f'the {ctx.family} family has no discriminator')
   gan = ctx.gan
+  if gan.pack > 1:   # its logits, filters and saliency would be of packs, not images
+    raise NotApplicable(f'D judges packs of {gan.pack} images (model.pack), not single images')
   real_uint8, real_labels = ctx.real_images(ctx.num, name='discriminator')
   real = to_float(real_uint8)
   z, fake_labels = ctx.latents(ctx.num, 'discriminator')

@@ -67,6 +67,13 @@ def get_config() -> ml_collections.ConfigDict:
       bn_momentum=0.9,      # = PyTorch BatchNorm momentum 0.1
       hidden=32,            # mlp2d: units in each hidden layer ...
       hidden_layers=2,      # ... and their number, in G and in D (2: the report's networks)
+      # Mode-collapse tools of D (docs/toolbox.md): PacGAN packing, D judges
+      # `pack` samples at once, side by side along channels; 1 is off.
+      pack=1,
+      d_minibatch='none',   # none | stddev (ProGAN/StyleGAN) | discrimination (Salimans et al.)
+      minibatch_group=4,    # stddev: group size, min(group, D's batch) as StyleGAN
+      minibatch_kernels=100,  # discrimination: B kernels of T (A, B, C) ...
+      minibatch_dims=5,     # ... of C dims each (the authors' code: 100 of 5)
   ))
 
   config.loss = ml_collections.ConfigDict(dict(
@@ -148,6 +155,9 @@ def get_config() -> ml_collections.ConfigDict:
       # evaluation use it. 0 disables; 0.999-0.9999 is usual.
       ema_decay=0.0,
       ema_start=0,          # step from which the EMA starts averaging (before: a copy)
+      # Unrolled GAN (Metz et al. 2017): G's loss uses D after k more updates of
+      # D on this step's D batches, differentiated through them; 0 is off.
+      unroll_steps=0,
       # float32 | bfloat16: the dtype G's and D's convolutions, matmuls and
       # activations run in (gan_jax.precision); parameters, optimizer states,
       # BatchNorm statistics, losses and the EMA stay float32. bfloat16 is for
@@ -258,6 +268,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
       (train.max_minutes >= 0, 'train.max_minutes', 'must be >= 0 (0: no time budget)'),
       (0.0 <= train.ema_decay < 1.0, 'train.ema_decay', 'must be in [0, 1)'),
       (train.ema_start >= 0, 'train.ema_start', 'must be >= 0'),
+      (train.unroll_steps >= 0, 'train.unroll_steps', 'must be >= 0 (0: no unrolling)'),
       (config.model.latent_dim >= 1, 'model.latent_dim', 'must be at least 1'),
       (config.sample.num >= 1, 'sample.num', 'must be at least 1'),
       (config.sample.per_class >= 1, 'sample.per_class', 'must be at least 1'),

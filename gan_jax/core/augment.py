@@ -32,6 +32,10 @@ D cannot separate real from fake by their augmentations.
                   where r_t = E[sign(D(x_real))] over those updates' global
                   batches; p starts at `p` and stays in [0, 1]. Logged as
                   ada_p (after the step) and ada_rt (this step's batches).
+                  With PacGAN packing (config.model.pack = m) each sample is
+                  augmented before it is packed, r_t is the mean over packs
+                  and `batch` still counts images, so p moves as fast per
+                  image as without packing.
 """
 
 from __future__ import annotations
@@ -58,7 +62,9 @@ class Transform:
   validate: Callable[[ml_collections.ConfigDict], None] = lambda cfg: None
   # init(cfg) -> the transform's initial state, for a transform that keeps one.
   init: Callable[[ml_collections.ConfigDict], dict] | None = None
-  # observe(state, cfg, real_logits, update_index) -> (state, metrics), after each D update.
+  # observe(state, cfg, real_logits, update_index, batch_size=N) -> (state, metrics), after
+  # each D update; N is the number of real samples behind the logits (with PacGAN
+  # packing, m per logit).
   observe: Callable[..., tuple[dict, dict]] | None = None
 
 
@@ -176,15 +182,20 @@ def _ada_init(cfg) -> dict:
           'rt_count': jnp.zeros((), jnp.int32)}
 
 
-def _ada_observe(state, cfg, real_logits, update_index):
-  """Accumulates r_t over `interval` D updates, then moves p (when `adapt`)."""
+def _ada_observe(state, cfg, real_logits, update_index, batch_size=None):
+  """Accumulates r_t over `interval` D updates, then moves p (when `adapt`).
+
+  r_t is the mean sign of D's logits, one per pack when D judges packs; p
+  moves by the real images seen, `batch_size` (default: one per logit).
+  """
   rt = ada_lib.heuristic_rt(real_logits)
   rt_sum, rt_count = state['rt_sum'] + rt, state['rt_count'] + 1
   p = state['p']
   if cfg.adapt:
     due = (update_index + 1) % cfg.interval == 0
     adjusted = ada_lib.adjust_p(p, rt_sum / rt_count, target=cfg.target,
-                                batch_size=real_logits.shape[0], interval=cfg.interval,
+                                batch_size=batch_size or real_logits.shape[0],
+                                interval=cfg.interval,
                                 kimg=cfg.kimg)
     p = jnp.where(due, adjusted, p)
     rt_sum = jnp.where(due, 0.0, rt_sum)
@@ -227,12 +238,18 @@ class DInput:
   def init_state(self) -> dict:
     return {name: t.init(cfg) for name, t, cfg in self._chain if t.init}
 
-  def observe(self, state: dict, real_logits: Array, update_index) -> tuple[dict, dict]:
-    """(new state, metrics) after a D update that gave `real_logits` on the real batch."""
+  def observe(self, state: dict, real_logits: Array, update_index,
+              batch_size: int | None = None) -> tuple[dict, dict]:
+    """(new state, metrics) after a D update that gave `real_logits` on the real batch.
+
+    `batch_size`: the real samples behind the logits, when not one per logit
+    (PacGAN packing).
+    """
     new, metrics = dict(state), {}
     for name, transform, cfg in self._chain:
       if transform.observe:
-        new[name], m = transform.observe(state[name], cfg, real_logits, update_index)
+        new[name], m = transform.observe(state[name], cfg, real_logits, update_index,
+                                         batch_size=batch_size)
         metrics.update(m)
     return new, metrics
 

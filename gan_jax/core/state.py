@@ -58,7 +58,8 @@ def create(gan: GANModels, g_tx: optax.GradientTransformation,
   z = jnp.zeros((1, gan.latent_dim), jnp.float32)
   labels = jnp.zeros((1,), jnp.int32)
   g_vars = gan.generator.init(g_key, z, labels, train=False)
-  images = jnp.zeros((1, *gan.image_shape), jnp.float32)
+  # D's own input shape: with PacGAN packing, `pack` samples side by side.
+  images = jnp.zeros((1, *gan.d_input_shape), jnp.float32)
   d_vars = gan.discriminator.init(d_key, images, labels, train=False)
 
   def net(variables, tx):

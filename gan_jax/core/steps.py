@@ -30,6 +30,21 @@ regularisers that have one (zCR).
 Transforms and regularisers that keep state (ADA's p, LeCam's anchors) find
 it in `state.aux` ('augment' and 'reg') and update it after every D update
 from that update's logits, so it is checkpointed and restored with the rest.
+
+PacGAN packing (`gan.pack` = m > 1, `gan_jax.core.packing`): every batch D
+sees is packed after `d_input`, so each sample is augmented alone and D gets
+(B/m, H, W, m*C); D's logits, the losses, the penalties (on packed inputs),
+ADA's r_t, LeCam's anchors and the d_acc/d_real/d_fake metrics are all per
+pack. With m = 1 nothing is packed and the step is the one without packing.
+
+Unrolled D (Metz et al. 2017, `StepSpec.unroll_steps` = k > 0): each G update
+computes G's loss with D's parameters after k more D updates (`make_lookahead`)
+and differentiates through them. Unrolled update j uses the real batch, the
+keys (noise, augmentation, penalties) and the update index of this step's D
+update j mod n_disc, the same optimizer from D's current parameters and
+optimizer state, and BatchNorm in train mode whose new statistics, like
+those of G's pass through the unrolled D, are discarded. D's own updates are
+unchanged; k = 0 is the step without unrolling.
 """
 
 from __future__ import annotations
@@ -46,6 +61,7 @@ import optax
 from gan_jax import errors
 from gan_jax.core import augment as augment_lib
 from gan_jax.core import losses as losses_lib
+from gan_jax.core import packing
 from gan_jax.core import precision
 from gan_jax.core import regularizers as regularizers_lib
 from gan_jax.core.losses import GANLoss
@@ -61,13 +77,15 @@ class StepSpec:
   ema_decay: float = 0.0      # 0: no EMA of G
   ema_start: int = 0          # the EMA copies G before this step
   compute_dtype: Any = jnp.float32   # G's and D's (`precision.mixed_apply`)
+  unroll_steps: int = 0       # G's loss looks this many D updates ahead (Metz et al.); 0: off
 
   @classmethod
   def from_config(cls, train_config: ml_collections.ConfigDict) -> 'StepSpec':
     return cls(n_disc=train_config.n_disc, n_gen=train_config.n_gen,
                ema_decay=train_config.ema_decay, ema_start=train_config.ema_start,
                compute_dtype=precision.compute_dtype(
-                   train_config.get('compute_dtype', 'float32')))
+                   train_config.get('compute_dtype', 'float32')),
+               unroll_steps=train_config.get('unroll_steps', 0))
 
   def updated_ema(self, ema: dict, g_variables: dict, step: jax.Array) -> dict:
     """The EMA of G after the update of `step`; {} (no EMA) stays {}."""
@@ -127,6 +145,7 @@ class Nets:
   d_input: Any                # `augment.DInput`: every batch D sees goes through it
   regularizer: Any            # `regularizers.Regularize`: D's (and G's) penalties
   shard_batch: Callable       # places the noise and labels the step draws
+  pack: int = 1               # PacGAN: samples per D input (`gan.pack`)
 
   @classmethod
   def build(cls, gan: GANModels, loss: GANLoss, spec: StepSpec, d_input=None,
@@ -139,7 +158,7 @@ class Nets:
                precision.mixed_apply(gan.discriminator, spec.compute_dtype),
                d_input or augment_lib.DInput([]),
                regularizer or regularizers_lib.Regularize([], 'mask'),
-               shard_batch or (lambda x: x))
+               shard_batch or (lambda x: x), gan.pack)
 
   def noise(self, key: jax.Array, batch_size: int, given):
     """(z, labels) for G: drawn from `key`, or `given` z with class 0 (unconditional models)."""
@@ -148,6 +167,17 @@ class Nets:
     else:
       z, labels = given, jnp.zeros((batch_size,), jnp.int32)
     return self.shard_batch(z), self.shard_batch(labels)
+
+  def packed(self, x: jax.Array) -> jax.Array:
+    """A batch as D takes it: packs of `pack` consecutive samples; `x` itself when pack = 1."""
+    if self.pack == 1:
+      return x
+    # Packs lie inside a device's share (packing.check_batch), so this keeps
+    # the batch split along axis 0 without moving data.
+    return self.shard_batch(packing.pack(x, self.pack))
+
+  def packed_labels(self, labels: jax.Array) -> jax.Array:
+    return packing.pack_labels(labels, self.pack)
 
 
 class _DBatch(NamedTuple):
@@ -194,12 +224,15 @@ def _d_loss(nets: Nets, batch_stats, batch: _DBatch, reg_key: jax.Array,
                            fake_logits, loss_real, loss_fake, extra)
 
 
-def _observe(nets: Nets, aux: dict, real_logits, fake_logits, update_index):
-  """`state.aux` after a D update (ADA's p, LeCam's anchors), and the metrics that says."""
+def _observe(nets: Nets, aux: dict, real_logits, fake_logits, update_index, batch_size: int):
+  """`state.aux` after a D update (ADA's p, LeCam's anchors), and the metrics that says.
+
+  The logits are per pack under packing; `batch_size` counts the real images.
+  """
   new_aux, metrics = dict(aux), {}
   if 'augment' in aux:
     new_aux['augment'], metrics = nets.d_input.observe(aux['augment'], real_logits,
-                                                       update_index)
+                                                       update_index, batch_size=batch_size)
   if 'reg' in aux:
     new_aux['reg'] = nets.regularizer.observe(aux['reg'], real_logits, fake_logits)
   return new_aux, metrics
@@ -220,31 +253,45 @@ def _d_metrics(loss_real, loss_fake, real_logits, fake_logits, grad_norm, extra)
   }
 
 
+def _d_batch(nets: Nets, g_variables: dict, real: dict, key: jax.Array, step: jax.Array,
+             aug_state: dict, detach: bool = True) -> tuple[_DBatch, jax.Array]:
+  """One D update's inputs as D sees them (after `d_input`, packed), and its penalties' key.
+
+  `detach`: the generated batch carries no gradient to G (D's own update);
+  the unrolled updates keep it, so G's gradient flows through them.
+  """
+  images = images_to_float(real['image'])
+  z, fake_labels = nets.noise(key, images.shape[0], real.get('noise'))
+  aug_key, reg_key = jax.random.fold_in(key, 1), jax.random.fold_in(key, 2)
+
+  def generated_as_d_sees_it(z):
+    fake, _ = nets.g_apply(g_variables, z, fake_labels, train=True, mutable=['batch_stats'])
+    if detach:
+      fake = jax.lax.stop_gradient(fake)
+    # Each sample is augmented alone, then packed (PacGAN).
+    return nets.packed(nets.d_input(fake, aug_key, jax.random.fold_in(aug_key, 2), step,
+                                    aug_state))
+
+  images = nets.d_input(images, aug_key, jax.random.fold_in(aug_key, 1), step, aug_state)
+  batch = _DBatch(nets.packed(images), generated_as_d_sees_it(z),
+                  nets.packed_labels(real['label']), nets.packed_labels(fake_labels), z,
+                  generated_as_d_sees_it)
+  return batch, reg_key
+
+
 def make_d_update(nets: Nets, d_tx: optax.GradientTransformation) -> Callable:
   """`d_update(g, d, aux, real, key, step, update_index) -> (d, aux, metrics)`: one D update."""
 
   def d_update(g: NetState, d: NetState, aux: dict, real: dict, key: jax.Array,
                step: jax.Array, update_index: jax.Array):
-    images = images_to_float(real['image'])
-    z, fake_labels = nets.noise(key, images.shape[0], real.get('noise'))
-    aug_key, reg_key = jax.random.fold_in(key, 1), jax.random.fold_in(key, 2)
-    aug_state, reg_state = aux.get('augment', {}), aux.get('reg', {})
-
-    def generated_as_d_sees_it(z):
-      fake, _ = nets.g_apply(g.variables, z, fake_labels, train=True,
-                             mutable=['batch_stats'])
-      return nets.d_input(jax.lax.stop_gradient(fake), aug_key,
-                          jax.random.fold_in(aug_key, 2), step, aug_state)
-
-    images = nets.d_input(images, aug_key, jax.random.fold_in(aug_key, 1), step, aug_state)
-    batch = _DBatch(images, generated_as_d_sees_it(z), real['label'], fake_labels, z,
-                    generated_as_d_sees_it)
+    batch, reg_key = _d_batch(nets, g.variables, real, key, step, aux.get('augment', {}))
     loss_fn = functools.partial(_d_loss, nets, d.batch_stats, batch, reg_key, update_index,
-                                reg_state)
+                                aux.get('reg', {}))
     grads, (stats, real_logits, fake_logits, loss_real, loss_fake, extra) = jax.grad(
         loss_fn, has_aux=True)(d.params)
     grad_norm = optax.global_norm(grads)
-    aux, aug_metrics = _observe(nets, aux, real_logits, fake_logits, update_index)
+    aux, aug_metrics = _observe(nets, aux, real_logits, fake_logits, update_index,
+                                real['image'].shape[0])
     metrics = _d_metrics(loss_real, loss_fake, real_logits, fake_logits, grad_norm,
                          {**extra, **aug_metrics})
     return apply_updates(d, grads, d_tx, stats), aux, metrics
@@ -252,12 +299,80 @@ def make_d_update(nets: Nets, d_tx: optax.GradientTransformation) -> Callable:
   return d_update
 
 
+def make_lookahead(nets: Nets, d_tx: optax.GradientTransformation,
+                   unroll_steps: int) -> Callable:
+  """`lookahead(g_params, g_batch_stats, d, aux, *, d_batch, d_keys, step)` -> D's params, k on.
+
+  Metz et al. 2017's unrolled D: `unroll_steps` = k D updates, a `lax.scan`
+  with the optimizer `d_tx`, from `d`'s parameters and optimizer state,
+  as functions of G's parameters `g_params`, so that G's loss on the result
+  is differentiated through them. Update j uses the step's D batch and key
+  j mod n_disc (`d_batch` (n_disc, B, ...), `d_keys` (n_disc, ...)) and that
+  D update's index for lazy penalties. BatchNorm (G's and D's) runs in
+  train mode from the current statistics; the updated statistics are
+  dropped, so the look-ahead changes no state.
+  """
+
+  def lookahead(g_params, g_batch_stats, d: NetState, aux: dict, *, d_batch: dict,
+                d_keys: jax.Array, step: jax.Array):
+    n_disc = d_keys.shape[0]
+    g_variables = {'params': g_params, 'batch_stats': g_batch_stats}
+
+    def one_update(carry, j):
+      params, opt_state = carry
+      i = j % n_disc
+      batch, reg_key = _d_batch(nets, g_variables, jax.tree.map(lambda x: x[i], d_batch),
+                                d_keys[i], step, aux.get('augment', {}), detach=False)
+      loss_fn = functools.partial(_d_loss, nets, d.batch_stats, batch, reg_key,
+                                  step * n_disc + i, aux.get('reg', {}))
+      grads, _ = jax.grad(loss_fn, has_aux=True)(params)
+      updates, opt_state = d_tx.update(grads, opt_state, params)
+      return (optax.apply_updates(params, updates), opt_state), None
+
+    (params, _), _ = jax.lax.scan(one_update, (d.params, d.opt_state),
+                                  jnp.arange(unroll_steps))
+    return params
+
+  return lookahead
+
+
+def _g_side_terms(nets: Nets, generate: Callable, z, fake, real: dict, reg_key,
+                  update_index) -> tuple:
+  """(penalty, metrics): G's terms without D, the similarity term and G-side penalties (zCR)."""
+  loss, regularizer = nets.loss, nets.regularizer
+  extra, penalty = {}, 0.0
+  if loss.similarity_weight:
+    extra['g_similarity_loss'] = jnp.mean(
+        losses_lib.similarity_loss(fake, images_to_float(real['image'])))
+  if regularizer.acts_on_g:
+    penalty, penalty_metrics = regularizer.g_penalty(
+        lambda z: generate(z)[0], z, fake, reg_key, update_index)
+    extra.update(penalty_metrics)
+  return penalty, extra
+
+
+def _g_total(loss: GANLoss, g_loss, penalty, extra: dict):
+  """G's loss plus its penalty and its weighted class and similarity terms."""
+  total = g_loss + penalty
+  if 'g_class_loss' in extra:
+    total += loss.classifier_weight * extra['g_class_loss']
+  if 'g_similarity_loss' in extra:
+    total += loss.similarity_weight * extra['g_similarity_loss']
+  return total
+
+
 def make_g_update(nets: Nets, g_tx: optax.GradientTransformation) -> Callable:
-  """`g_update(g, d, aux, key, batch_size, step, update_index, real, given) -> (g, d, metrics)`."""
-  loss, d_input, regularizer = nets.loss, nets.d_input, nets.regularizer
+  """`g_update(g, d, aux, key, batch_size, step, update_index, real, given, lookahead) -> (g, d, m)`
+
+  `lookahead` (`make_lookahead`'s, bound to the step's D batches), when
+  given, replaces D's parameters in G's loss by the unrolled ones; D's
+  statistics from that pass are then dropped.
+  """
+  loss, d_input = nets.loss, nets.d_input
 
   def g_update(g: NetState, d: NetState, aux: dict, key: jax.Array, batch_size: int,
-               step: jax.Array, update_index: jax.Array, real: dict, given=None):
+               step: jax.Array, update_index: jax.Array, real: dict, given=None,
+               lookahead: Callable | None = None):
     z, labels = nets.noise(key, batch_size, given)
     if loss.similarity_weight:
       labels = real['label']
@@ -269,36 +384,28 @@ def make_g_update(nets: Nets, g_tx: optax.GradientTransformation) -> Callable:
                             z, labels, train=True, mutable=['batch_stats'])
 
       fake, g_upd = generate(z)
-      extra = {}
-      if loss.similarity_weight:
-        extra['g_similarity_loss'] = jnp.mean(
-            losses_lib.similarity_loss(fake, images_to_float(real['image'])))
-      penalty = 0.0
-      if regularizer.acts_on_g:
-        penalty, penalty_metrics = regularizer.g_penalty(
-            lambda z: generate(z)[0], z, fake, reg_key, update_index)
-        extra.update(penalty_metrics)
-      fake = d_input(fake, aug_key, jax.random.fold_in(aug_key, 2), step,
-                     aux.get('augment', {}))
-      out, d_upd = nets.d_apply(d.variables, fake, labels, train=True,
+      penalty, extra = _g_side_terms(nets, generate, z, fake, real, reg_key, update_index)
+      fake = nets.packed(d_input(fake, aug_key, jax.random.fold_in(aug_key, 2), step,
+                                 aux.get('augment', {})))
+      d_variables = d.variables if lookahead is None else {
+          'params': lookahead(params, g.batch_stats, d, aux), 'batch_stats': d.batch_stats}
+      d_labels = nets.packed_labels(labels)
+      out, d_upd = nets.d_apply(d_variables, fake, d_labels, train=True,
                                 mutable=['batch_stats'])
       logits, extras = split_output(out)
       g_loss = jnp.mean(loss.g(logits))
-      extra.update(_classifier_terms(extras, labels, 'g_class'))
-      total = g_loss + penalty
-      if 'g_class_loss' in extra:
-        total += loss.classifier_weight * extra['g_class_loss']
-      if 'g_similarity_loss' in extra:
-        total += loss.similarity_weight * extra['g_similarity_loss']
-      return total, (g_loss, extra, g_upd.get('batch_stats', {}),
-                     d_upd.get('batch_stats', {}))
+      extra.update(_classifier_terms(extras, d_labels, 'g_class'))
+      stats = (g_upd.get('batch_stats', {}), d_upd.get('batch_stats', {}))
+      return _g_total(loss, g_loss, penalty, extra), (g_loss, extra, *stats)
 
     (_, (g_loss, extra, g_stats, d_stats)), grads = jax.value_and_grad(
         loss_fn, has_aux=True)(g.params)
     grad_norm = optax.global_norm(grads)
     metrics = {'g_loss': g_loss, 'g_grad_norm': grad_norm, **extra,
                'finite': _finite(g_loss, grad_norm, *extra.values())}
-    return apply_updates(g, grads, g_tx, g_stats), d.replace(batch_stats=d_stats), metrics
+    # Statistics of a pass through the unrolled D describe no D that exists: dropped.
+    d = d if lookahead is not None else d.replace(batch_stats=d_stats)
+    return apply_updates(g, grads, g_tx, g_stats), d, metrics
 
   return g_update
 
@@ -310,6 +417,8 @@ def _check_step_inputs(nets: Nets, state: GANState, batch: dict) -> None:
     if getattr(component, 'init_state', dict)() and part not in state.aux:
       raise ValueError(f'config.{part} keeps state, but state.aux has no {part!r}: '
                        'create the state with its init_state() (train.build_setup does).')
+  if nets.pack > 1:   # the devices are the trainer's to check (Setup.train_step)
+    packing.check_batch(batch['image'].shape[1], nets.pack)
 
 
 def _mean_metrics(updates: list[dict]) -> dict:
@@ -332,10 +441,13 @@ def make_train_step(gan: GANModels, loss: GANLoss,
   penalties to D's loss (and G's, for zCR). Both default to nothing.
   `shard_batch(x)` places the noise and labels the step draws
   (`parallel.batch_constraint`); the default leaves them to XLA.
+  `gan.pack` > 1 packs D's inputs, `spec.unroll_steps` > 0 unrolls D in G's
+  updates (see the module docstring).
   """
   nets = Nets.build(gan, loss, spec, d_input, regularizer, shard_batch)
   d_update, g_update = make_d_update(nets, d_tx), make_g_update(nets, g_tx)
   n_disc, n_gen = spec.n_disc, spec.n_gen
+  lookahead = make_lookahead(nets, d_tx, spec.unroll_steps) if spec.unroll_steps else None
 
   def step(state: GANState, batch: dict):
     _check_step_inputs(nets, state, batch)
@@ -353,11 +465,14 @@ def make_train_step(gan: GANModels, loss: GANLoss,
                            d_keys[i], state.step, state.step * n_disc + i)
       updates.append(m)
     g = state.g
+    # The unrolled D updates replay this step's D batches and keys.
+    ahead = lookahead and functools.partial(lookahead, d_batch=d_batch, d_keys=d_keys,
+                                            step=state.step)
     for i in range(n_gen):
       g, d, m = g_update(g, d, aux, g_keys[i], batch_size, state.step,
                          state.step * n_gen + i,
                          jax.tree.map(lambda x: x[i % n_disc], d_batch),
-                         None if g_noise is None else g_noise[i])
+                         None if g_noise is None else g_noise[i], lookahead=ahead)
       updates.append(m)
     ema = spec.updated_ema(state.ema, g.variables, state.step)
     new_state = state.replace(step=state.step + 1, g=g, d=d, ema=ema, aux=aux)

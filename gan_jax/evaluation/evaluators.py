@@ -252,6 +252,10 @@ def _probe(ev: Evaluation, samples: SampleSet) -> dict:
                              'for real images (--real).')
   if ev.info.num_classes < 2:
     raise errors.ConfigError(f'probe needs labelled data; {ev.info.description} has none.')
+  pack = getattr(samples.gan, 'pack', 1)
+  if pack > 1:
+    raise errors.ConfigError(f'probe reads D\'s features of single images, but this D judges '
+                             f'packs of {pack} (config.model.pack).')
   n = min(ev.ec.probe_num, len(ev.source))
   order = np.random.default_rng(ev.ec.seed).permutation(len(ev.source))[:n]
   images, labels = ev.reference_images(np.sort(order))

@@ -74,6 +74,10 @@ class Family:
       raise errors.ConfigError(
           f'The {self.name!r} family makes one update per step, but config.train.n_disc='
           f'{config.train.n_disc} and config.train.n_gen={config.train.n_gen}: set both to 1.')
+    if not self.has_discriminator and config.train.get('unroll_steps', 0):
+      raise errors.ConfigError(
+          f'config.train.unroll_steps={config.train.unroll_steps} unrolls a discriminator, '
+          f'which the {self.name!r} family does not have: set it to 0.')
     self.check_keys(config)
 
 

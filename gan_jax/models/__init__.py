@@ -3,9 +3,11 @@
 A `ModelEntry` of `MODELS` declares its contract: the images it makes (sides,
 any square side divisible by 4, any image, or 2D points), the conditionings
 its G and D implement, where it can take spectral norm and where it takes it
-by default. `build` checks `config.model` and the data against the entry
-once, with one message per kind of mismatch naming the key, the value and
-the models that do support it, then calls the entry's builder with
+by default, the minibatch layers its D can insert before its last layer
+(`model.d_minibatch`) and whether its D can judge packs (`model.pack`).
+`build` checks `config.model` and the data against the entry once, with one
+message per kind of mismatch naming the key, the value and the models that
+do support it, then calls the entry's builder with
 keyword-only arguments (see `build`). The G and D modules take keyword
 arguments only too, so no field can land in another's place.
 
@@ -14,7 +16,9 @@ G is called as `G(z, labels, train=...)` and returns images in [-1, 1]; D as
 or, when it has an auxiliary head (ACGAN), a dict {'logits': (B,),
 'class_logits': (B, C)}; `split_output` reads either. `num_classes` is 0 for
 unconditional models. `model.width_scale` scales the widths of the models
-that have a width list.
+that have a width list. With `model.pack` = m the train step hands D packs
+of m samples side by side (`GANModels.d_input_shape`, `gan_jax.core.packing`)
+and D gives one logit per pack.
 """
 
 from __future__ import annotations
@@ -26,7 +30,8 @@ import flax.linen as nn
 import ml_collections
 
 from gan_jax import errors
-from gan_jax.models import cifar_resnet, dcgan, dcgan64, ddpm, layers, mlp, mlp2d, resnet, vae
+from gan_jax.models import (cifar_resnet, dcgan, dcgan64, ddpm, layers, mlp, mlp2d,
+                            mlp2d_minibatch, pacgan2d, resnet, vae)
 from gan_jax.registry import Registry
 
 MODELS = Registry('model', 'config.model.name')
@@ -42,6 +47,17 @@ class GANModels:
   # `sampler(variables, z, labels) -> images in [-1, 1]` when drawing is more
   # than one G call (the DDPM's reverse process); None: G(z, labels).
   sampler: Any = None
+  # PacGAN packing (config.model.pack): D judges `pack` samples at once, its
+  # input `d_input_shape` (gan_jax.core.packing); 1: one sample per input.
+  pack: int = 1
+  # Group size of D's minibatch-stddev layer (config.model.minibatch_group);
+  # 0 when D has none. The trainer checks the groups fit a device's batch.
+  stddev_group: int = 0
+
+  @property
+  def d_input_shape(self) -> tuple:
+    """The shape of one of D's inputs: `image_shape`, with `pack` samples side by side."""
+    return self.image_shape[:-1] + (self.pack * self.image_shape[-1],)
 
 
 def split_output(output: Any) -> tuple[Any, dict]:
@@ -74,6 +90,9 @@ class ModelEntry:
   spectral_norm: tuple[str, ...] = ('none', 'd')   # where it can go: 'none', 'd', 'g', 'gd'
   default_spectral_norm: str = 'none'
   conditional: bool = True             # whether it can be class-conditional
+  # config.model.d_minibatch values its D implements (layers.D_MINIBATCH).
+  d_minibatch: tuple[str, ...] = ('none',)
+  packing: bool = True                 # whether its D can judge packs (config.model.pack > 1)
 
   def makes(self, image_shape: tuple) -> bool:
     """Whether this model makes data of `image_shape` ((H, W, C), or (2,) for points)."""
@@ -191,6 +210,44 @@ def _check_config(cfg, num_classes: int) -> None:
                              'must be positive.')
 
 
+def _minibatch(cfg) -> layers.Minibatch:
+  """`config.model`'s D minibatch layer; keys missing from older saved configs take defaults."""
+  return layers.Minibatch(cfg.get('d_minibatch', 'none'),
+                          cfg.get('minibatch_group', layers.MINIBATCH_GROUP),
+                          cfg.get('minibatch_kernels', layers.MINIBATCH_KERNELS),
+                          cfg.get('minibatch_dims', layers.MINIBATCH_DIMS))
+
+
+def _check_mode_collapse_tools(name: str, entry: ModelEntry, cfg) -> None:
+  """config.model.pack and d_minibatch (with its sizes) against the model's entry."""
+  pack, minibatch = cfg.get('pack', 1), _minibatch(cfg)
+  if not isinstance(pack, int) or pack < 1:
+    raise errors.ConfigError(f'config.model.pack={pack!r} must be an integer >= 1 '
+                             '(1: no packing).')
+  if pack > 1 and cfg.conditional:
+    raise errors.ConfigError(
+        f'config.model.pack={pack} with config.model.conditional=True: a pack mixes '
+        'the classes of its samples, and same-class packs are not implemented. Set '
+        '--config.model.pack=1 or --config.model.conditional=False.')
+  if pack > 1 and not entry.packing:
+    raise errors.ConfigError(
+        f'config.model.pack={pack}: model {name!r} has no discriminator that judges '
+        f'packs. Models that pack: {_supporting(lambda e: e.packing)}.')
+  if minibatch.kind not in layers.D_MINIBATCH:
+    raise errors.ConfigError(f'config.model.d_minibatch={minibatch.kind!r} is not one of '
+                             f'{", ".join(layers.D_MINIBATCH)}.')
+  if minibatch.kind not in entry.d_minibatch:
+    raise errors.ConfigError(
+        f'config.model.d_minibatch={minibatch.kind!r} is not implemented by the D of model '
+        f"{name!r}, which takes {', '.join(entry.d_minibatch)}. Models whose D implements "
+        f'it: {_supporting(lambda e: minibatch.kind in e.d_minibatch)}.')
+  for key in ('group', 'kernels', 'dims'):
+    value = getattr(minibatch, key)
+    if not isinstance(value, int) or value < 1:
+      raise errors.ConfigError(f'config.model.minibatch_{key}={value!r} must be an '
+                               'integer >= 1.')
+
+
 def build(model_config: ml_collections.ConfigDict, image_shape: Sequence[int],
           num_classes: int) -> GANModels:
   """Builds G and D for data of `image_shape` with `num_classes` labels (0: none)."""
@@ -200,15 +257,19 @@ def build(model_config: ml_collections.ConfigDict, image_shape: Sequence[int],
   _check_shape(cfg.name, entry, image_shape)
   _check_conditioning(cfg.name, entry, cfg)
   _check_spectral_norm(cfg.name, entry, cfg.spectral_norm)
+  _check_mode_collapse_tools(cfg.name, entry, cfg)
   num_classes = num_classes if cfg.conditional else 0
+  minibatch = _minibatch(cfg)
   g_sn, d_sn = entry.spectral_norm_in(cfg.spectral_norm)
   generator, discriminator = entry.builder(
       image_shape=image_shape, num_classes=num_classes, latent_dim=cfg.latent_dim,
       width_scale=cfg.width_scale, bn_momentum=cfg.bn_momentum,
       g_conditioning=cfg.g_conditioning, d_conditioning=cfg.d_conditioning,
       g_spectral_norm=g_sn, d_spectral_norm=d_sn, hidden=cfg.hidden,
-      hidden_layers=cfg.hidden_layers)
-  return GANModels(generator, discriminator, cfg.latent_dim, num_classes, image_shape)
+      hidden_layers=cfg.hidden_layers, d_minibatch=minibatch)
+  return GANModels(generator, discriminator, cfg.latent_dim, num_classes, image_shape,
+                   pack=cfg.get('pack', 1),
+                   stddev_group=minibatch.group if minibatch.kind == 'stddev' else 0)
 
 
 # The builders. Each takes the keywords `build` passes (naming those it uses;
@@ -222,31 +283,34 @@ def _scaled(widths: Sequence[int], scale: float) -> tuple[int, ...]:
 def _conv_pair(generator: type[nn.Module], discriminator: type[nn.Module]) -> Callable:
   """The builder of a conv G (channels out) and D with BatchNorm: the DCGANs."""
   def build_pair(*, image_shape, num_classes, width_scale, bn_momentum, g_conditioning,
-                 d_conditioning, d_spectral_norm, **_):
+                 d_conditioning, d_spectral_norm, d_minibatch=layers.NO_MINIBATCH, **_):
     return (generator(channels=image_shape[2], num_classes=num_classes,
                       bn_momentum=bn_momentum, conditioning=g_conditioning,
                       widths=_scaled(generator.widths, width_scale)),
             discriminator(num_classes=num_classes, bn_momentum=bn_momentum,
                           conditioning=d_conditioning, spectral_norm=d_spectral_norm,
-                          widths=_scaled(discriminator.widths, width_scale)))
+                          widths=_scaled(discriminator.widths, width_scale),
+                          minibatch=d_minibatch))
   return build_pair
 
 
 def _mlp(*, image_shape, num_classes, width_scale, bn_momentum, g_conditioning,
-         d_conditioning, d_spectral_norm, **_):
+         d_conditioning, d_spectral_norm, d_minibatch=layers.NO_MINIBATCH, **_):
   return (mlp.MLPGenerator(image_shape=image_shape, num_classes=num_classes,
                            bn_momentum=bn_momentum, conditioning=g_conditioning,
                            widths=_scaled(mlp.MLPGenerator.widths, width_scale)),
           mlp.MLPDiscriminator(num_classes=num_classes, conditioning=d_conditioning,
                                spectral_norm=d_spectral_norm,
-                               widths=_scaled(mlp.MLPDiscriminator.widths, width_scale)))
+                               widths=_scaled(mlp.MLPDiscriminator.widths, width_scale),
+                               minibatch=d_minibatch))
 
 
 def _sngan(size: int) -> Callable:
   bottom, g_widths, d_widths, downsample = resnet.ARCHITECTURES[size]
 
   def build_sngan(*, image_shape, num_classes, width_scale, bn_momentum, g_conditioning,
-                  d_conditioning, g_spectral_norm, d_spectral_norm, **_):
+                  d_conditioning, g_spectral_norm, d_spectral_norm,
+                  d_minibatch=layers.NO_MINIBATCH, **_):
     return (resnet.ResNetGenerator(channels=image_shape[2], num_classes=num_classes,
                                    bn_momentum=bn_momentum, bottom=bottom,
                                    widths=_scaled(g_widths, width_scale),
@@ -254,19 +318,19 @@ def _sngan(size: int) -> Callable:
             resnet.ResNetDiscriminator(num_classes=num_classes,
                                        widths=_scaled(d_widths, width_scale),
                                        downsample=downsample, conditioning=d_conditioning,
-                                       spectral_norm=d_spectral_norm))
+                                       spectral_norm=d_spectral_norm, minibatch=d_minibatch))
   return build_sngan
 
 
 def _resnet18d(*, image_shape, num_classes, width_scale, bn_momentum, g_conditioning,
-               d_conditioning, d_spectral_norm, **_):
+               d_conditioning, d_spectral_norm, d_minibatch=layers.NO_MINIBATCH, **_):
   """The CIFAR-10 A8 report's GAN: ResNet-18 D, transposed-conv G with avgpool and dense."""
   g_cls, d_cls = cifar_resnet.AvgPoolGenerator, cifar_resnet.ResNet18Discriminator
   return (g_cls(image_shape=image_shape, num_classes=num_classes, bn_momentum=bn_momentum,
                 widths=_scaled(g_cls.widths, width_scale), conditioning=g_conditioning),
           d_cls(num_classes=num_classes, bn_momentum=bn_momentum,
                 widths=_scaled(d_cls.widths, width_scale), conditioning=d_conditioning,
-                spectral_norm=d_spectral_norm))
+                spectral_norm=d_spectral_norm, minibatch=d_minibatch))
 
 
 def _vae(*, image_shape, num_classes, latent_dim, width_scale, **_):
@@ -283,13 +347,18 @@ def _ddpm_unet(*, image_shape, num_classes, width_scale, **_):
           ddpm.NoDiscriminator())
 
 
-def _mlp2d(*, image_shape, hidden, hidden_layers, **_):
+def _mlp2d(*, image_shape, hidden, hidden_layers, d_minibatch=layers.NO_MINIBATCH, **_):
   if hidden < 1:
     raise errors.ConfigError(f'config.model.hidden={hidden} must be at least 1.')
   if hidden_layers < 1:
     raise errors.ConfigError(f'config.model.hidden_layers={hidden_layers} must be at least 1.')
-  return (mlp2d.MLP2DGenerator(dim=image_shape[0], hidden=hidden, layers=hidden_layers),
-          mlp2d.MLP2DDiscriminator(hidden=hidden, layers=hidden_layers))
+  if d_minibatch.kind != 'none':   # a separate class, so plain mlp2d keeps its variable tree
+    discriminator = mlp2d_minibatch.MinibatchMLP2DDiscriminator(
+        hidden=hidden, layers=hidden_layers, minibatch=d_minibatch)
+  else:
+    discriminator = mlp2d.MLP2DDiscriminator(hidden=hidden, layers=hidden_layers)
+  generator = mlp2d.MLP2DGenerator(dim=image_shape[0], hidden=hidden, layers=hidden_layers)
+  return generator, discriminator
 
 
 def _register(name: str, builder: Callable, sizes, **supports) -> None:
@@ -297,22 +366,26 @@ def _register(name: str, builder: Callable, sizes, **supports) -> None:
 
 
 EMBED_G, EMBED_D = G_USUAL + ('embed',), D_USUAL + ('embed',)
-_register('dcgan28', _conv_pair(dcgan.Generator28, dcgan.Discriminator28), (28,))
-_register('dcgan32', _conv_pair(dcgan.Generator32, dcgan.Discriminator32), (32,))
-_register('mlp', _mlp, ANY_IMAGE)
+MB = layers.D_MINIBATCH   # the Ds that call `layers.minibatch_features` before their last layer
+_register('dcgan28', _conv_pair(dcgan.Generator28, dcgan.Discriminator28), (28,), d_minibatch=MB)
+_register('dcgan32', _conv_pair(dcgan.Generator32, dcgan.Discriminator32), (32,), d_minibatch=MB)
+_register('mlp', _mlp, ANY_IMAGE, d_minibatch=MB)
 for _size in resnet.ARCHITECTURES:
   _register(f'sngan{_size}', _sngan(_size), (_size,), spectral_norm=('none', 'd', 'g', 'gd'),
-            default_spectral_norm='d')
-_register('resnet18d', _resnet18d, (32,), g_conditionings=EMBED_G, d_conditionings=EMBED_D)
+            default_spectral_norm='d', d_minibatch=MB)
+_register('resnet18d', _resnet18d, (32,), g_conditionings=EMBED_G, d_conditionings=EMBED_D,
+          d_minibatch=MB)
 _register('dcgan64', _conv_pair(dcgan64.Generator64, dcgan64.Discriminator64), (64,),
-          g_conditionings=EMBED_G, d_conditionings=EMBED_D)
+          g_conditionings=EMBED_G, d_conditionings=EMBED_D, d_minibatch=MB)
 _register('dcgan64_wide', _conv_pair(dcgan64.WideGenerator64, dcgan64.WideDiscriminator64),
-          (64,), g_conditionings=EMBED_G, d_conditionings=EMBED_D)
+          (64,), g_conditionings=EMBED_G, d_conditionings=EMBED_D, d_minibatch=MB)
 # The other families' models condition on the class their own way (by
 # concatenation, or the U-Net's class embedding) and have no spectral norm.
 _register('vae', _vae, SQUARE_BY_4, g_conditionings=LABEL_FREE, d_conditionings=LABEL_FREE,
-          spectral_norm=('none',))
+          spectral_norm=('none',), packing=False)
 _register('ddpm_unet', _ddpm_unet, SQUARE_BY_4, g_conditionings=LABEL_FREE,
-          d_conditionings=LABEL_FREE, spectral_norm=('none',))
+          d_conditionings=LABEL_FREE, spectral_norm=('none',), packing=False)
 _register('mlp2d', _mlp2d, POINTS, g_conditionings=LABEL_FREE, d_conditionings=LABEL_FREE,
-          spectral_norm=('none',), conditional=False)
+          spectral_norm=('none',), conditional=False, d_minibatch=MB)
+_register('pacgan2d', pacgan2d.build, POINTS, g_conditionings=LABEL_FREE,
+          d_conditionings=LABEL_FREE, spectral_norm=('none',), conditional=False)

@@ -33,6 +33,8 @@ class ImageDiscriminator(nn.Module, kw_only=True):
   bn_momentum: float = 0.9
   conditioning: str = 'concat'  # layers.D_CONDITIONINGS
   spectral_norm: bool = False
+  # The minibatch layer before D's last layer (config.model.d_minibatch); none by default.
+  minibatch: layers.Minibatch = layers.NO_MINIBATCH
 
 
 def spectral_for(module: nn.Module, train: bool) -> Callable:

@@ -64,7 +64,7 @@ class ResNet18Discriminator(blocks.ImageDiscriminator, kw_only=True):
         stride = 2 if stage > 0 and block == 0 else 1
         x = BasicBlock(features=features, stride=stride, bn_momentum=self.bn_momentum,
                        spectral_norm=self.spectral_norm)(x, train=train)
-    features = jnp.mean(x, axis=(1, 2))
+    features = layers.minibatch_features(jnp.mean(x, axis=(1, 2)), self.minibatch)
     logits = sn(layers.dense(1))(features).reshape(x.shape[0])
     return blocks.class_output(self, logits, features, labels, train)
 

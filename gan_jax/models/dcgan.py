@@ -47,6 +47,7 @@ class Discriminator28(blocks.ImageDiscriminator, kw_only=True):
     for features, (kernel, stride, padding) in zip(self.widths[1:], ((4, 2, 1), (3, 2, 0))):
       x = blocks.conv_norm_lrelu(x, sn(layers.conv(features, kernel, stride, padding)),
                                  train, self.bn_momentum)
+    x = layers.minibatch_features(x, self.minibatch)
     features = x.reshape(x.shape[0], -1)   # the 3x3 conv below is linear in these
     logits = sn(layers.conv(1, 3, 1, 0))(x).reshape(x.shape[0])
     return blocks.class_output(self, logits, features, labels, train)
@@ -82,6 +83,7 @@ class Discriminator32(blocks.ImageDiscriminator, kw_only=True):
     for features, kernel, stride, padding in convs + [(self.widths[-1], 3, 1, 1)]:   # 4x4
       x = blocks.conv_norm_lrelu(x, sn(layers.conv(features, kernel, stride, padding)),
                                  train, self.bn_momentum)
+    x = layers.minibatch_features(x, self.minibatch)
     features = x.reshape(x.shape[0], -1)
     logits = sn(layers.dense(1))(features).reshape(x.shape[0])
     return blocks.class_output(self, logits, features, labels, train)

@@ -50,6 +50,7 @@ class Discriminator64(blocks.ImageDiscriminator, kw_only=True):
     for features in self.widths[1:]:
       x = blocks.conv_norm_lrelu(x, sn(layers.conv(features, 4, 2, 1, use_bias=False)),
                                  train, self.bn_momentum)
+    x = layers.minibatch_features(x, self.minibatch)
     features = x.reshape(x.shape[0], -1)   # the 4x4 conv below is linear in these
     logits = sn(layers.conv(1, 4, 1, 0, use_bias=False))(x).reshape(x.shape[0])
     return blocks.class_output(self, logits, features, labels, train)
@@ -92,6 +93,7 @@ class WideDiscriminator64(blocks.ImageDiscriminator, kw_only=True):
     x = layers.condition_maps(x, labels, self.num_classes, self.conditioning)
     for features, stride in zip(self.widths, (1, 2, 2, 2)):
       x = blocks.conv_norm_lrelu(x, sn(_tf_conv(features, 5, stride)), train, self.bn_momentum)
+    x = layers.minibatch_features(x, self.minibatch)
     features = x.reshape(x.shape[0], -1)
     logits = sn(layers.dense(1, kernel_init=layers.glorot_init))(features).reshape(x.shape[0])
     return blocks.class_output(self, logits, features, labels, train)

@@ -1,4 +1,4 @@
-"""Layers shared by the model zoo: PyTorch-shaped convolutions, spectral norm and label conditioning.
+"""Layers of the model zoo: PyTorch-shaped convs, spectral norm, conditioning, minibatch features.
 
 The reference experiments are PyTorch code, so convolutions here take PyTorch's
 (kernel, stride, padding) arguments and produce exactly PyTorch's output
@@ -15,10 +15,16 @@ Labels are int class ids (N,). G's hooks (and D's input hooks) also take
 class weights (N, C), floats, in their place: a blend of classes, used where
 the one-hot or the class's embedding row would be (a class morph,
 `gan_jax.analysis.latent`). `discriminator_output` takes class ids only.
+
+D's minibatch layers (`config.model.d_minibatch`, `Minibatch`), which the D
+models that support them insert before their last layer through
+`minibatch_features`: `minibatch_stddev` (ProGAN/StyleGAN) and
+`MinibatchDiscrimination` (Salimans et al. 2016).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 
 from typing import Callable
@@ -27,6 +33,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from gan_jax import errors
 
 # PyTorch initialises conv and dense layers with kaiming_uniform(a=sqrt(5)),
 # i.e. U(-1/sqrt(fan_in), 1/sqrt(fan_in)) = variance_scaling(1/3, fan_in, uniform).
@@ -343,3 +351,105 @@ def condition_maps(x: jnp.ndarray, labels, num_classes: int, conditioning: str) 
   if conditioning == 'embed':
     return embed_label_map(x, labels, num_classes)
   return concat_label_maps(x, labels, concat_classes(num_classes, conditioning))
+
+
+# ---------------------------------------------------------------- minibatch features
+
+D_MINIBATCH = ('none', 'stddev', 'discrimination')
+# Salimans et al.'s code (openai/improved-gan, nn.MinibatchLayer): 100 kernels
+# of 5 dimensions in their CIFAR-10 D.
+MINIBATCH_KERNELS, MINIBATCH_DIMS = 100, 5
+MINIBATCH_GROUP = 4            # ProGAN's and StyleGAN's group size
+
+
+@dataclasses.dataclass(frozen=True)
+class Minibatch:
+  """The minibatch layer a D inserts before its last layer (`config.model.d_minibatch`).
+
+  kind 'none' adds nothing (and no parameter); 'stddev' appends
+  `minibatch_stddev` over groups of `group`; 'discrimination' appends
+  `MinibatchDiscrimination` with `kernels` kernels of `dims` dimensions.
+  Frozen, so a module can hold it as a field.
+  """
+  kind: str = 'none'
+  group: int = MINIBATCH_GROUP
+  kernels: int = MINIBATCH_KERNELS
+  dims: int = MINIBATCH_DIMS
+
+
+NO_MINIBATCH = Minibatch()
+
+
+def minibatch_stddev(x: jnp.ndarray, group: int) -> jnp.ndarray:
+  """x with one more feature: the std over groups of samples, averaged over features.
+
+  ProGAN (Karras et al. 2018) and StyleGAN's minibatch standard deviation
+  with one statistic: samples are split into groups of g = min(group, N);
+  within a group each feature's (and position's) std over the g samples,
+  sqrt(mean((x - mean)^2) + 1e-8), is averaged over features and positions,
+  and the one number is appended to each member of the group, as a constant
+  feature map for (N, H, W, C) maps and as one feature for (N, F) vectors.
+  Groups are consecutive samples (0..g-1, g..2g-1, ...), not StyleGAN's
+  strided ones (n, n + N/g, ...), so that they stay inside one device's
+  contiguous share of the batch; the batch order is random either way.
+  """
+  n = x.shape[0]
+  g = min(group, n)
+  if n % g:
+    raise errors.ConfigError(
+        f'config.model.minibatch_group={group}: D was given {n} inputs, which groups of '
+        f'{g} do not divide. Pick a group size that divides D\'s batch (train.batch_size '
+        '/ model.pack).')
+  # float32 statistics, as StyleGAN computes them, whatever the compute dtype.
+  y = x.astype(jnp.float32).reshape(n // g, g, *x.shape[1:])
+  y = y - jnp.mean(y, axis=1, keepdims=True)
+  std = jnp.sqrt(jnp.mean(jnp.square(y), axis=1) + 1e-8)          # (n/g, ...)
+  stat = jnp.mean(std, axis=tuple(range(1, std.ndim)))           # (n/g,)
+  stat = jnp.repeat(stat, g).astype(x.dtype)                     # member i of group j: stat[j]
+  extra = jnp.broadcast_to(stat.reshape((n,) + (1,) * (x.ndim - 1)), x.shape[:-1] + (1,))
+  return jnp.concatenate([x, extra], axis=-1)
+
+
+class MinibatchDiscrimination(nn.Module):
+  """Salimans et al. 2016's minibatch discrimination, appended to the features.
+
+  With f(x_i) the flattened input of sample i (A features) and T a learned
+  tensor (A, B, C): M_i = f(x_i) T, (B, C);
+  c_b(x_i, x_j) = exp(-||M_i,b - M_j,b||_L1); o(x_i)_b = sum_j c_b(x_i, x_j),
+  the sum over all N samples of the call, j = i included, as the paper
+  writes it (the authors' code leaves j = i out: a constant 1 per feature,
+  which D's next layer absorbs). The B features o(x_i) are appended: as
+  constant feature maps to (N, H, W, C) maps, as features to (N, F) vectors.
+  T starts from the zoo's PyTorch-style U(+-1/sqrt(A)), so that the L1
+  distances start near B's few units rather than saturating exp(-d) at 0.
+  The distances cost O(N^2 B C) memory.
+  """
+  kernels: int = MINIBATCH_KERNELS
+  dims: int = MINIBATCH_DIMS
+
+  @nn.compact
+  def __call__(self, x):
+    n = x.shape[0]
+    flat = x.reshape(n, -1)
+    t = self.param('T', torch_kernel_init, (flat.shape[-1], self.kernels * self.dims))
+    m = jnp.dot(flat, t.astype(flat.dtype)).reshape(n, self.kernels, self.dims)
+    m = m.astype(jnp.float32)   # distances in float32 under bfloat16 compute
+    l1 = jnp.sum(jnp.abs(m[:, None] - m[None, :]), axis=-1)       # (N, N, B)
+    o = jnp.sum(jnp.exp(-l1), axis=1).astype(x.dtype)             # (N, B)
+    extra = jnp.broadcast_to(o.reshape((n,) + (1,) * (x.ndim - 2) + (self.kernels,)),
+                             x.shape[:-1] + (self.kernels,))
+    return jnp.concatenate([x, extra], axis=-1)
+
+
+def minibatch_features(x: jnp.ndarray, minibatch: Minibatch) -> jnp.ndarray:
+  """x with `minibatch`'s features appended; x itself for 'none' (no layer, no parameter).
+
+  Call it inside a compact `__call__`, before D's last layer.
+  """
+  if minibatch.kind == 'none':
+    return x
+  if minibatch.kind == 'stddev':
+    return minibatch_stddev(x, minibatch.group)
+  if minibatch.kind == 'discrimination':
+    return MinibatchDiscrimination(minibatch.kernels, minibatch.dims)(x)
+  raise ValueError(f'Minibatch kind {minibatch.kind!r} is not one of {D_MINIBATCH}.')

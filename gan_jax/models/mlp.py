@@ -43,6 +43,7 @@ class MLPDiscriminator(nn.Module, kw_only=True):
   widths: Sequence[int] = (512, 256)
   conditioning: str = 'concat'
   spectral_norm: bool = False
+  minibatch: layers.Minibatch = layers.NO_MINIBATCH   # before the logit layer
 
   @nn.compact
   def __call__(self, x, labels=None, *, train: bool):
@@ -51,5 +52,6 @@ class MLPDiscriminator(nn.Module, kw_only=True):
                             layers.concat_classes(self.num_classes, self.conditioning))
     for width in self.widths:
       x = layers.leaky_relu(sn(layers.dense(width))(x))
+    x = layers.minibatch_features(x, self.minibatch)
     logits = sn(layers.dense(1))(x).reshape(x.shape[0])
     return blocks.class_output(self, logits, x, labels, train)

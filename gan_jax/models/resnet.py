@@ -112,6 +112,7 @@ class ResNetDiscriminator(nn.Module, kw_only=True):
   downsample: Sequence[bool] = (True, True, False, False)
   conditioning: str = 'concat'
   spectral_norm: bool = True
+  minibatch: layers.Minibatch = layers.NO_MINIBATCH   # on the pooled features
 
   @nn.compact
   def __call__(self, x, labels=None, *, train: bool):
@@ -121,6 +122,7 @@ class ResNetDiscriminator(nn.Module, kw_only=True):
       x = DiscriminatorBlock(features=features, downsample=down, first=i == 0,
                              spectral_norm=self.spectral_norm)(x, train=train)
     features = jnp.sum(nn.relu(x), axis=(1, 2))      # global sum pooling
+    features = layers.minibatch_features(features, self.minibatch)
     logits = layers.spectral(
         layers.dense(1, use_bias=False, kernel_init=layers.glorot_init),
         self.spectral_norm, train)(features).reshape(x.shape[0])

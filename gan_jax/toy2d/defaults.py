@@ -1,8 +1,15 @@
-"""The reference report's 2D-lab settings, which every preset of configs/toy2d.py starts from.
+"""The reference report's 2D-lab settings, which every preset of configs/toy2d.py starts from, and PacGAN's.
 
 Report (section 3): G and D with three dense layers and LeakyReLU, 2D uniform
 noise, G lr 1e-4, D lr 1e-3, Adam b1 0.5 for both, batch 100, 60,000
 iterations, BCE loss.
+
+PacGAN (Lin et al., NeurIPS 2018, section 5.1 and Table 1; the authors' code,
+fjxmlzn/PacGAN synthetic_data_experiments/2D{Ring,Grid}_GAN&PacGAN/config.py):
+G 4 x 400 with BatchNorm and ReLU, D 3 x 200 LinearMaxout with 5 pieces
+(model 'pacgan2d'), 2D N(0, I) noise, Adam lr 1e-4, b1 0.8 (b2 0.999) for
+both, batch 100, BCE loss, 400 epochs of their 100,000-point training set =
+400,000 iterations.
 """
 
 from __future__ import annotations
@@ -43,4 +50,29 @@ def mode_benchmark_config(distribution: str) -> ml_collections.ConfigDict:
   config = lab_config(distribution)
   config.toy2d.latent = 'normal'
   config.train.num_steps = 30_000
+  return config
+
+
+# PacGAN's training length: 400 epochs of 100,000 points at batch 100.
+PACGAN_STEPS = 400 * 100_000 // 100
+
+
+def pacgan_config(distribution: str) -> ml_collections.ConfigDict:
+  """PacGAN's GAN (Table 1's "GAN" row) on the 2D-ring or 2D-grid: its networks, optimizer, batch, length.
+
+  Differences that remain: the authors update G and D simultaneously from one
+  batch (ALI's algorithm), gan_jax alternates D then G; they draw a fixed
+  training set of 100,000 points and reshuffle it every epoch, the lab draws
+  fresh points every step (an unbounded training set).
+  """
+  config = mode_benchmark_config(distribution)
+  config.model.name = 'pacgan2d'
+  config.model.bn_momentum = 0.95   # their population statistics: 0.95 old + 0.05 batch
+  config.optim.g.lr = config.optim.d.lr = 1e-4
+  config.optim.g.b1 = config.optim.d.b1 = 0.8
+  config.train.batch_size = 100
+  config.train.num_steps = PACGAN_STEPS
+  config.train.log_every = 1_000          # an epoch of theirs
+  config.train.sample_every = 10_000
+  config.train.checkpoint_every = 20_000
   return config

@@ -21,8 +21,8 @@ import ml_collections
 import numpy as np
 import optax
 
-from gan_jax import errors
 from gan_jax.config import base as config_base
+from gan_jax.core import packing
 from gan_jax.core import steps
 from gan_jax.core.state import GANState
 from gan_jax.data.source import DatasetInfo
@@ -95,12 +95,8 @@ class Lab:
     validate(config)
     target = distributions.build(config)
     info = DatasetInfo(POINT_SHAPE, 0, (), 0, target.description)
-    try:
-      setup = setup_lib.build_setup(config, info)
-    except errors.ConfigError as e:
-      raise errors.ConfigError(f'{e} The 2D lab needs a model of 2D points: '
-                               "config.model.name='mlp2d'.") from e
-    return cls(config, setup, target)
+    # A model of images is refused by models.build, with the models of 2D points.
+    return cls(config, setup_lib.build_setup(config, info), target)
 
   @property
   def info(self) -> DatasetInfo:
@@ -188,7 +184,8 @@ class Lab:
     """What the four-panel figure shows, computed on device (panel 1 comes from the logs).
 
     Points and maps come from the G and D being trained (not the EMA), since
-    the figure shows the game between them.
+    the figure shows the game between them. A D that judges packs of m points
+    (PacGAN, `model.pack`) is mapped on packs of m copies of each point.
     """
     t = self.config.toy2d
     gan, g_vars, d_vars = self.setup.gan, state.g.variables, state.d.variables
@@ -196,7 +193,8 @@ class Lab:
     box = self.latent_box
 
     def d_prob(x):
-      return jax.nn.sigmoid(gan.discriminator.apply(d_vars, x, None, train=False))
+      copies = packing.pack(jnp.repeat(x, gan.pack, axis=0), gan.pack)
+      return jax.nn.sigmoid(gan.discriminator.apply(d_vars, copies, None, train=False))
 
     r = t.plot_resolution
     z_grid = _grid(-box, box, -box, box, r)

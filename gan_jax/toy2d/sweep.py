@@ -45,7 +45,7 @@ from gan_jax.viz import toy2d as viz
 # Optimizer fields that may be traced (vmapped); b1 is SGD's momentum, which
 # optax needs as a Python number, so it is traced for adam/adamw only.
 _TRACEABLE_FIELDS = ('lr', 'b1', 'b2', 'eps')
-TABLE_METRICS = ('sliced_wasserstein', 'modes', 'hq_percent', 'd_loss', 'g_loss',
+TABLE_METRICS = ('sliced_wasserstein', 'modes', 'hq_percent', 'reverse_kl', 'd_loss', 'g_loss',
                  'd_acc_real', 'd_acc_fake')
 
 
@@ -309,7 +309,8 @@ def _write_outputs(workdir, grid, settings, results, histories, figures) -> None
   with open(os.path.join(workdir, 'results.md'), 'w') as f:
     f.write('Final metrics, mean ± std over seeds (sliced_wasserstein: SW2 between 10,000 '
             'generated and 10,000 true points; modes / hq_percent: the VEEGAN/PacGAN rule '
-            'over 2,500 samples).\n\n' + '\n'.join(lines) + '\n')
+            'over 2,500 samples; reverse_kl: PacGAN\'s reverse KL of their mode '
+            'histogram).\n\n' + '\n'.join(lines) + '\n')
   with open(os.path.join(workdir, 'histories.json'), 'w') as f:
     json.dump([{'setting': settings[i], 'seed': seed, 'history': h}
                for (i, seed), h in sorted(histories.items())], f)

@@ -91,7 +91,8 @@ class Snapshots:
 def _metrics_line(scores: dict) -> str:
   parts = [f'sliced W2 {scores["sliced_wasserstein"]:.4f}']
   if 'modes' in scores:
-    parts.append(f'modes {scores["modes"]:.0f}, high quality {scores["hq_percent"]:.1f}%')
+    parts.append(f'modes {scores["modes"]:.0f}, high quality {scores["hq_percent"]:.1f}%, '
+                 f'reverse KL {scores["reverse_kl"]:.3f}')
   return ', '.join(parts)
 
 

@@ -24,6 +24,7 @@ from gan_jax.config import saved as saved_config
 from gan_jax.core import augment
 from gan_jax.core import losses as losses_lib
 from gan_jax.core import optim
+from gan_jax.core import packing
 from gan_jax.core import regularizers
 from gan_jax.core import state as state_lib
 from gan_jax.core import steps
@@ -50,8 +51,12 @@ class Setup:
 
     Reads `train_config` once, into a `steps.StepSpec`. With `mesh`, the
     batches the step draws itself (G's noise) are split over its devices
-    like the real batch (`devices_lib.batch_constraint`).
+    like the real batch (`devices_lib.batch_constraint`). D's packs
+    (`model.pack`) and minibatch-stddev groups must fit inside each device's
+    share of the batch: ConfigError otherwise.
     """
+    packing.check_batch(train_config.batch_size, self.gan.pack,
+                        mesh.devices.size if mesh is not None else 1, self.gan.stddev_group)
     make = self.step_maker or steps.make_train_step
     shard_batch = devices_lib.batch_constraint(mesh) if mesh is not None else None
     return make(self.gan, self.loss, self.g_tx, self.d_tx,
