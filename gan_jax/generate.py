@@ -12,8 +12,9 @@ OUT_DIR/manifest.json with the checkpoint step, seed, counts and the run's
 config. Folder output streams: each batch is written before the next is
 drawn, so 100,000 images need the memory of one batch. --per_class makes
 --num a count per class. Samples come from the EMA generator when the run
-keeps one, in inference mode, from the latest checkpoint unless --step is
-given.
+keeps one, in inference mode (with standing BatchNorm statistics,
+config.sample.standing_stats_batches), from the latest checkpoint unless
+--step is given.
 """
 
 from __future__ import annotations

@@ -85,8 +85,12 @@ def test_losses_are_finite_for_extreme_logits():
   extreme = jnp.array([-200.0, 200.0])
   for name in LOSSES.names():
     loss = LOSSES.get(name)
+    if loss.paired:   # every pairing of extreme real and fake logits
+      for fn in (loss.d_pair, loss.g_pair):
+        assert np.all(np.isfinite(fn(extreme, extreme[::-1]))), name
+      continue
     for fn in (loss.d_real, loss.d_fake, loss.g):
-      assert np.all(np.isfinite(fn(extreme)))
+      assert np.all(np.isfinite(fn(extreme))), name
 
 
 def test_unknown_loss():

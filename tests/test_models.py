@@ -100,18 +100,19 @@ def test_conditional_needs_labels():
 @pytest.mark.parametrize('name, shape, overrides, message', [
     ('dcgan28', (28, 28, 1), {'model.conditional': True, 'model.g_conditioning': 'embed'},
      r"g_conditioning='embed'.*the G of model 'dcgan28'.*"
-     r'Models whose G implements it: dcgan64, dcgan64_wide, resnet18d\.'),
+     r'Models whose G implements it: dcgan64, dcgan64_wide, r3gan32, r3gan64, resnet18d\.'),
     ('vae', (28, 28, 1), {'model.conditional': True, 'model.d_conditioning': 'projection'},
      r"d_conditioning='projection'.*the D of model 'vae', which takes none, concat\..*sngan32"),
     ('dcgan32', (32, 32, 3), {'model.spectral_norm': 'gd'},
      r"spectral_norm='gd' is not supported by model 'dcgan32', which takes 'none', 'd' "
-     r"\('default' is 'none'\)\. Models that take 'gd': sngan32, sngan48, sngan64\."),
+     r"\('default' is 'none'\)\. Models that take 'gd': biggan128, biggan32, biggan64, sngan32, "
+     r"sngan48, sngan64\."),
     ('vae', (28, 28, 1), {'model.spectral_norm': 'd'},
      r"spectral_norm='d' is not supported by model 'vae'"),
     ('dcgan64', (32, 32, 3), {},
      r"model.name='dcgan64' makes 64x64 images, but the data is 32x32 images\. Set "
-     r'--config.data.image_size=64, or pick a model that makes 32x32 images: dcgan32, '
-     r'ddpm_unet, mlp, resnet18d, sngan32, vae\.'),
+     r'--config.data.image_size=64, or pick a model that makes 32x32 images: biggan32, '
+     r'dcgan32, ddpm_unet, mlp, r3gan32, resnet18d, sngan32, vae\.'),
     ('vae', (30, 30, 1), {}, r'side divisible by 4.*but the data is 30x30 images'),
     ('mlp2d', (28, 28, 1), {}, r"makes 2D points, but the data is 28x28 images\. Use it "
      r"with config.trainer='toy2d'"),
@@ -160,9 +161,14 @@ def test_builders_take_keyword_arguments_only(name):
 
 # sha256 (first 16 hex) of the sorted (path, shape, dtype) of G's and D's
 # variables: unconditional, and conditional (cbn G, projection D; concat for
-# vae and ddpm_unet). Checkpoints written before (tests/fixtures/legacy_runs)
+# vae and ddpm_unet; embed G for r3gan). Checkpoints written before (tests/fixtures/legacy_runs)
 # restore only while these stay: a change here breaks every saved run.
 VARIABLE_TREES = {
+    'biggan32': ('8dc0603e675cd58a', 'c85e1786b87e1992'),
+    'biggan64': ('0f931a84e41d0198', 'dab180ca581db904'),
+    'biggan128': ('01b7bf13e8f1092a', 'a20ca2bd95d416ff'),
+    'r3gan32': ('e59560b84b0e4d60', '6508bbed181ce56d'),
+    'r3gan64': ('40516ded24bd9959', '3859abfeddafe320'),
     'dcgan28': ('14da21ddef25a354', 'fc18be5854dd6230'),
     'dcgan32': ('7e0a715561a432d6', '552bb16c540ee5f9'),
     'dcgan64': ('698fd3958e218e49', '84432878b5d8bd3f'),
@@ -177,7 +183,8 @@ VARIABLE_TREES = {
     'sngan64': ('cfd0088f64af1476', 'b0530ad582195023'),
     'vae': ('777e92a15d58a344', '79d58359cb415ca8'),
 }
-_SHAPES = {'dcgan28': (28, 28, 1), 'dcgan32': (32, 32, 3), 'dcgan64': (64, 64, 3),
+_SHAPES = {'biggan32': (32, 32, 3), 'biggan64': (64, 64, 3), 'biggan128': (128, 128, 3),
+           'r3gan32': (32, 32, 3), 'r3gan64': (64, 64, 3), 'dcgan28': (28, 28, 1), 'dcgan32': (32, 32, 3), 'dcgan64': (64, 64, 3),
            'dcgan64_wide': (64, 64, 3), 'ddpm_unet': (28, 28, 1), 'mlp': (28, 28, 1),
            'mlp2d': (2,), 'pacgan2d': (2,), 'resnet18d': (32, 32, 3), 'sngan32': (32, 32, 3),
            'sngan48': (48, 48, 3), 'sngan64': (64, 64, 3), 'vae': (28, 28, 1)}
@@ -187,7 +194,9 @@ def _variable_tree_digest(name: str, conditional: bool) -> str:
   shape = _SHAPES[name]
   overrides = {'model.name': name, 'model.conditional': conditional}
   if conditional and name not in ('vae', 'ddpm_unet'):
-    overrides.update({'model.g_conditioning': 'cbn', 'model.d_conditioning': 'projection'})
+    g_conditioning = 'embed' if name.startswith('r3gan') else 'cbn'
+    overrides.update({'model.g_conditioning': g_conditioning,
+                      'model.d_conditioning': 'projection'})
   config = make_config(**overrides)
   gan = models.build(config.model, shape, 10 if conditional else 0)
   latent = math.prod(shape) if name == 'ddpm_unet' else config.model.latent_dim

@@ -45,6 +45,21 @@ CASES = {
                            True),
     'vae': ('vae', 28, 1, 'vae', {'model.conditional': True}, True),
     'ddpm_unet': ('ddpm_unet', 28, 1, 'ddpm', {'model.conditional': True}, False),
+    # BigGAN with every option of its networks: SN in G and D, shared
+    # embedding, hierarchical z, self-attention, 2 D steps. (Orthogonal
+    # regularisation is the optimizer's: float32 on float32 weights, as Adam.)
+    'biggan32_shared_hier_attention_ortho': ('biggan32', 32, 3, 'gan', {
+        'model.conditional': True, 'model.g_conditioning': 'cbn',
+        'model.d_conditioning': 'projection', 'model.latent_dim': 20,
+        'model.biggan.shared_dim': 8, 'model.biggan.hier': True,
+        'model.biggan.attention': 16, 'loss.name': 'hinge', 'train.n_disc': 2}, False),
+    # R3GAN's conditional variant with its loss and R1 + R2 through ADA.
+    'r3gan32_embed_projection_rpgan_r1_r2': ('r3gan32', 32, 3, 'gan', {
+        'model.conditional': True, 'model.g_conditioning': 'embed',
+        'model.d_conditioning': 'projection', 'model.latent_dim': 64,
+        'loss.name': 'rpgan', 'reg.r1.weight': 0.05, 'reg.r2.weight': 0.05,
+        'reg.r1.before_augment': True, 'reg.r2.before_augment': True,
+        'augment.transforms': ('ada',), 'augment.ada.adapt': False}, False),
 }
 
 
@@ -76,7 +91,9 @@ def _float32_products(jaxpr) -> tuple[int, list]:
   """(number of convs and matmuls, those with a float32 operand) in a traced step.
 
   Spectral norm's power iteration multiplies the weight by its float32
-  vectors u, v of shape (1, n); those matvecs are allowed (and negligible).
+  vectors u, v of shape (1, n); those matvecs are allowed (and negligible),
+  and so are ADA's compositions of per-example 3x3 and 4x4 transform
+  matrices (its geometry stays float32).
   """
   products, float32 = 0, []
   for eqn in _equations(jaxpr):
@@ -87,7 +104,9 @@ def _float32_products(jaxpr) -> tuple[int, list]:
     if any(a.dtype == jnp.float32 for a in avals):
       power_iteration = eqn.primitive.name == 'dot_general' and any(
           1 in a.shape for a in avals)
-      if not power_iteration:
+      ada_matrices = eqn.primitive.name == 'dot_general' and all(
+          a.ndim == 3 and max(a.shape[1:]) <= 4 for a in avals)
+      if not (power_iteration or ada_matrices):
         float32.append((eqn.primitive.name, [(a.dtype, a.shape) for a in avals]))
   return products, float32
 

@@ -1,8 +1,9 @@
 """What every analysis works from: a restored run, its generator and discriminator, data, features, and output files.
 
 `Context.load(workdir)` restores the newest readable checkpoint (or `step`).
-G is used through `sampling_variables()`: the EMA weights when the run keeps
-them, BatchNorm in inference mode. All randomness comes from `seed`, folded
+G is used through `variables`: the EMA weights when the run keeps them,
+BatchNorm in inference mode with standing statistics for an EMA G
+(gan_jax.generation.standing). All randomness comes from `seed`, folded
 with the name of what is drawn, so every analysis is reproducible and two
 analyses never share noise by accident.
 """
@@ -10,6 +11,7 @@ analyses never share noise by accident.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 import zlib
@@ -23,6 +25,7 @@ import numpy as np
 from gan_jax import errors
 from gan_jax import families
 from gan_jax.generation import sampling
+from gan_jax.generation import standing
 from gan_jax.models import split_output
 from gan_jax.parallel import devices
 from gan_jax.viz import grids
@@ -65,10 +68,14 @@ class Context:
   def step(self) -> int:
     return int(self.state.step)
 
-  @property
+  @functools.cached_property
   def variables(self) -> dict:
-    """G's variables for sampling: the EMA when the run keeps one."""
-    return self.state.sampling_variables()
+    """G's variables for sampling: the EMA when the run keeps one, with standing statistics.
+
+    Computed once per session (gan_jax.generation.standing).
+    """
+    return standing.sampling_variables(self.gan, self.state,
+                                       getattr(self.setup, 'standing_stats', None))
 
   @property
   def uses_ema(self) -> bool:

@@ -24,6 +24,17 @@ WANDB_MISSING = ("config.logging.wandb.enabled needs the wandb package: "
                  "pip install -e '.[wandb]'")
 
 
+def schedule_spec(kind: str = 'constant', end: float = 0.0, length: float = 0.0,
+                  unit: str = 'images') -> ml_collections.ConfigDict:
+  """How a value moves over training (gan_jax.core.schedules); the default keeps it constant.
+
+  kind: constant | linear | cosine, from the value's own key to `end` over
+  `length` `unit`s (images: real images D has seen; or steps), then `end`.
+  """
+  return ml_collections.ConfigDict(dict(kind=kind, end=float(end), length=float(length),
+                                        unit=unit))
+
+
 def _optimizer(lr: float) -> ml_collections.ConfigDict:
   return ml_collections.ConfigDict(dict(
       name='adam',          # adam | adamw | sgd
@@ -33,6 +44,10 @@ def _optimizer(lr: float) -> ml_collections.ConfigDict:
       eps=1e-8,
       weight_decay=0.0,     # decoupled (adamw) or L2 added to the gradient (adam, sgd)
       lr_schedule='constant',  # constant | linear (decays to 0 at train.num_steps, as SNGAN)
+      # lr and b2 moved over training (core.schedules; R3GAN: cosine lr 2e-4 -> 5e-5,
+      # b2 0.9 -> 0.99). Exclusive with lr_schedule='linear'.
+      schedule=dict(lr=schedule_spec(), b2=schedule_spec()),
+      ortho=0.0,            # BigGAN's orthogonal regularisation (G_ortho, D_ortho; core.ortho)
   ))
 
 
@@ -53,6 +68,7 @@ def get_config() -> ml_collections.ConfigDict:
       skip_bad_files=False, # folder source: skip unreadable images (counted in the log)
       read_threads=1,       # host threads decoding and batching ahead of the step
       prefetch=4,           # batches prepared ahead of the step
+      mirror=False,         # doubles the data with left-right mirrored copies (StyleGAN's and R3GAN's --mirror)
   ))
 
   config.model = ml_collections.ConfigDict(dict(
@@ -74,6 +90,13 @@ def get_config() -> ml_collections.ConfigDict:
       minibatch_group=4,    # stddev: group size, min(group, D's batch) as StyleGAN
       minibatch_kernels=100,  # discrimination: B kernels of T (A, B, C) ...
       minibatch_dims=5,     # ... of C dims each (the authors' code: 100 of 5)
+      # biggan32/64/128 only (gan_jax.models.biggan), BigGAN-PyTorch's flags; their width
+      # is ch = 64 x width_scale. The defaults are its CIFAR-10 setting.
+      biggan=dict(
+          attention=0,      # G_attn = D_attn: resolution of a self-attention block; 0 = none
+          shared_dim=0,     # G_shared: > 0 = one shared class embedding of this size feeds every ccbn
+          hier=False,       # hierarchical z: a chunk of z per G block, joined to the shared embedding
+      ),
   ))
 
   config.loss = ml_collections.ConfigDict(dict(
@@ -90,7 +113,11 @@ def get_config() -> ml_collections.ConfigDict:
   # every=k > 1: lazy, on one D update in k, scaled by k (StyleGAN2).
   config.reg = ml_collections.ConfigDict(dict(
       gradient_penalty=dict(weight=0.0, every=1, target=1.0),  # WGAN-GP: 10
-      r1=dict(weight=0.0, every=1),   # gamma: adds gamma/2 E||grad D(x_real)||^2
+      r1=dict(weight=0.0, every=1,    # gamma: adds gamma/2 E||grad D(x_real)||^2
+              before_augment=False,   # True: grad w.r.t. x before config.augment (R3GAN's code)
+              schedule=dict(weight=schedule_spec())),  # gamma over training (R3GAN: 0.05 -> 0.005)
+      r2=dict(weight=0.0, every=1,    # gamma/2 E||grad D(G(z))||^2 on the fakes (R3GAN: with r1)
+              before_augment=False, schedule=dict(weight=schedule_spec())),
       lecam=dict(weight=0.0, every=1,  # LeCam (Tseng et al. 2021): 0.3 (BigGAN), 0.01 (StyleGAN2)
                  decay=0.99),          # EMA decay of the anchors (D's mean real and fake logits)
       bcr=dict(weight=0.0, every=1,    # balanced consistency (Zhao et al. 2020): 10
@@ -114,8 +141,10 @@ def get_config() -> ml_collections.ConfigDict:
                target=0.6,        # r_t = E[sign(D(x_real))] that p steers toward
                interval=4,        # D updates between adjustments of p
                kimg=500.0,        # thousands of images for p to go from 0 to 1
-               ops='blit,geom,color',  # groups (blit, geom, color, cutout) or op names
-               adapt=True),
+               ops='blit,geom,color',  # groups (blit, geom, color, cutout) or op names;
+                                       # 'color:0.5': those ops at p x 0.5 (R3GAN's strengths)
+               adapt=True,
+               schedule=dict(p=schedule_spec())),  # with adapt=False: p over training (R3GAN: 0 -> 0.55)
   ))
 
   # The VAE family (model.family='vae', gan_jax.vae): loss = NLL + beta * KL.
@@ -158,6 +187,11 @@ def get_config() -> ml_collections.ConfigDict:
       # Unrolled GAN (Metz et al. 2017): G's loss uses D after k more updates of
       # D on this step's D batches, differentiated through them; 0 is off.
       unroll_steps=0,
+      # > 0 (or scheduled): the EMA by half-life in images instead of ema_decay, decay
+      # 0.5 ** (batch_size x n_disc / half-life) per step (Karras et al.; R3GAN: 0 -> 5M
+      # images over 20M, train.schedule.ema_half_life). Exclusive with ema_decay.
+      ema_half_life=0.0,
+      schedule=dict(ema_half_life=schedule_spec()),
       # float32 | bfloat16: the dtype G's and D's convolutions, matmuls and
       # activations run in (gan_jax.precision); parameters, optimizer states,
       # BatchNorm statistics, losses and the EMA stay float32. bfloat16 is for
@@ -173,6 +207,12 @@ def get_config() -> ml_collections.ConfigDict:
   config.sample = ml_collections.ConfigDict(dict(
       num=64,               # images in an unconditional sample grid
       per_class=10,         # columns per class row in a conditional grid
+      # An EMA G with BatchNorm samples (grids, evaluation, generate, analyze) with
+      # standing statistics: BatchNorm's mean and variance averaged over this many
+      # train-mode batches of train.batch_size from fixed noise, recomputed per action
+      # (BigGAN's standing stats; gan_jax.generation.standing). 0 = the EMA of the
+      # running statistics, which do not match the EMA weights.
+      standing_stats_batches=16,
   ))
 
   # Evaluation (gan_jax/metrics; docs/evaluation.md). Numbers are written with
@@ -269,9 +309,12 @@ def validate(config: ml_collections.ConfigDict) -> None:
       (0.0 <= train.ema_decay < 1.0, 'train.ema_decay', 'must be in [0, 1)'),
       (train.ema_start >= 0, 'train.ema_start', 'must be >= 0'),
       (train.unroll_steps >= 0, 'train.unroll_steps', 'must be >= 0 (0: no unrolling)'),
+      (train.ema_half_life >= 0, 'train.ema_half_life', 'must be >= 0 (0: ema_decay)'),
       (config.model.latent_dim >= 1, 'model.latent_dim', 'must be at least 1'),
       (config.sample.num >= 1, 'sample.num', 'must be at least 1'),
       (config.sample.per_class >= 1, 'sample.per_class', 'must be at least 1'),
+      (config.sample.standing_stats_batches >= 0, 'sample.standing_stats_batches',
+       'must be >= 0 (0: no standing statistics)'),
       (config.eval.every >= 0, 'eval.every', 'must be >= 0 (0: no evaluation during training)'),
       (config.eval.num >= 2, 'eval.num', 'must be at least 2'),
       (config.eval.num_reference >= 0, 'eval.num_reference', 'must be >= 0 (0: all)'),

@@ -18,7 +18,8 @@ from gan_jax.config import base
 # Keys that may differ between a workdir's config.json and the config that
 # resumes it: how long to run, how often to report, what to evaluate, where the
 # data and the processes are, the compute dtype (checkpoints are float32
-# either way), and where metrics are also sent (logging.*: W&B on or off
+# either way), how an EMA G's standing statistics are drawn (derived at
+# sampling time, never stored), and where metrics are also sent (logging.*: W&B on or off
 # changes no number of the run). Any other change would silently alter the
 # experiment (the data order, the model, the optimisation) and needs
 # --allow_config_change.
@@ -26,7 +27,8 @@ RESUMABLE_KEYS = ('train.num_steps', 'train.max_minutes', 'train.log_every',
                   'train.sample_every', 'train.checkpoint_every', 'train.keep_checkpoints',
                   'train.compute_dtype', 'data.path',
                   'data.read_threads', 'data.prefetch', 'sample.num',
-                  'sample.per_class', 'eval.*', 'distributed.*', 'logging.*')
+                  'sample.per_class', 'sample.standing_stats_batches', 'eval.*',
+                  'distributed.*', 'logging.*')
 
 
 def _flatten(values: dict, prefix: str = '') -> dict:

@@ -60,9 +60,29 @@ PIPELINE_ORDER: tuple[str, ...] = tuple(op for group in OP_GROUPS.values() for o
 _HIGHEST = jax.lax.Precision.HIGHEST
 
 
+def _split_entry(entry: str, spec: str) -> tuple[str, float]:
+  """'color:0.5' -> ('color', 0.5); 'color' -> ('color', 1.0)."""
+  name, _, multiplier = entry.partition(':')
+  if not multiplier:
+    return name.strip(), 1.0
+  try:
+    value = float(multiplier)
+  except ValueError:
+    value = -1.0
+  if value < 0:
+    raise errors.ConfigError(f'ADA ops {spec!r}: {entry!r} gives {multiplier!r} as the '
+                             'probability multiplier of its ops; give a number >= 0.')
+  return name.strip(), value
+
+
 def parse_ops(spec: str) -> tuple[str, ...]:
-  """'blit,geom,color' (group and/or op names, comma separated) -> op names in pipeline order."""
-  entries = [entry.strip() for entry in spec.split(',') if entry.strip()]
+  """'blit,geom,color' (group and/or op names, comma separated) -> op names in pipeline order.
+
+  An entry may carry a probability multiplier, 'color:0.5': its ops then
+  apply with probability p x 0.5 (`parse_multipliers`), as the per-op
+  strengths of StyleGAN2-ADA's AugmentPipe (R3GAN's brightness=0.5, ...).
+  """
+  entries = [_split_entry(entry, spec)[0] for entry in spec.split(',') if entry.strip()]
   unknown = [entry for entry in entries if entry not in OP_GROUPS and entry not in PIPELINE_ORDER]
   if unknown or not entries:
     raise errors.ConfigError(
@@ -72,6 +92,19 @@ def parse_ops(spec: str) -> tuple[str, ...]:
         f'({", ".join(PIPELINE_ORDER)}).')
   wanted = {op for entry in entries for op in OP_GROUPS.get(entry, (entry,))}
   return tuple(op for op in PIPELINE_ORDER if op in wanted)
+
+
+def parse_multipliers(spec: str) -> dict[str, float]:
+  """{op: probability multiplier} of the ops of `spec` whose entry gives one other than 1."""
+  parse_ops(spec)   # the same checks, and the same message
+  multipliers = {}
+  for entry in spec.split(','):
+    if entry.strip():
+      name, value = _split_entry(entry, spec)
+      for op in OP_GROUPS.get(name, (name,)):
+        if value != 1.0:
+          multipliers[op] = value
+  return multipliers
 
 
 def heuristic_rt(real_logits: Array) -> Array:
@@ -268,13 +301,15 @@ def _compose(steps, batch: int, size: int, *, output_to_input: bool) -> tuple[Ar
   return product, any_applied
 
 
-def augment(images: Array, p: Array | float, key: jax.Array, ops: Sequence[str]) -> Array:
+def augment(images: Array, p: Array | float, key: jax.Array, ops: Sequence[str],
+            multipliers: dict | None = None) -> Array:
   """Applies each op in `ops` (static) to each example with probability p (may be traced).
 
   images: (B, H, W, C) float, C in {1, 3}, values in about [-1, 1]. Ops run in
   pipeline order whatever the order of `ops`; op i of PIPELINE_ORDER draws from
   fold_in(key, i) whether or not the others are enabled. Differentiable in
-  `images`; bitwise identity at p == 0.
+  `images`; bitwise identity at p == 0. `multipliers` ({op: m}, static) make
+  op apply with probability min(1, p x m) instead.
   """
   unknown = [op for op in ops if op not in PIPELINE_ORDER]
   if unknown:
@@ -282,6 +317,9 @@ def augment(images: Array, p: Array | float, key: jax.Array, ops: Sequence[str])
   enabled = set(ops)
   batch, height, width, _ = images.shape
   p = jnp.clip(jnp.asarray(p, jnp.float32), 0.0, 1.0)
+  # Each op's probability: p itself (the same array) unless it has a multiplier.
+  p = {op: jnp.clip(p * multipliers[op], 0.0, 1.0) if op in (multipliers or {}) else p
+       for op in PIPELINE_ORDER}
   # All ops' draws in one batched threefry call: one call per op would cost
   # seconds of XLA compile time on CPU. Row 0 decides whether the op applies
   # (uniform < p: never at p = 0, always at p = 1); rows 1-3 are its parameters.
@@ -295,49 +333,49 @@ def augment(images: Array, p: Array | float, key: jax.Array, ops: Sequence[str])
   images = _colour(images, p, draws, enabled)
   if 'cutout' in enabled:
     index = PIPELINE_ORDER.index('cutout')
-    images = cutout(images, draws['cutout'][0] < p, op_keys[index, 1])
+    images = cutout(images, draws['cutout'][0] < p['cutout'], op_keys[index, 1])
   return images
 
 
-def _blit(images: Array, p: Array, draws: dict, enabled: set, size: Array) -> Array:
+def _blit(images: Array, p: dict, draws: dict, enabled: set, size: Array) -> Array:
   """The pixel-exact ops: x-flip, quarter turns, integer translation."""
   if 'xflip' in enabled:
     u = draws['xflip']
-    images = xflip(images, (u[0] < p) & (u[1] < 0.5))
+    images = xflip(images, (u[0] < p['xflip']) & (u[1] < 0.5))
   if 'rotate90' in enabled:
     u = draws['rotate90']
     turns = jnp.minimum(jnp.floor(u[1] * 4), 3).astype(jnp.int32)
-    images = rotate90(images, jnp.where(u[0] < p, turns, 0))
+    images = rotate90(images, jnp.where(u[0] < p['rotate90'], turns, 0))
   if 'xint' in enabled:
     u = draws['xint']
     shift = jnp.round((2 * u[1:3] - 1) * 0.125 * size).astype(jnp.int32)
-    shift = jnp.where(u[0] < p, shift, 0)
+    shift = jnp.where(u[0] < p['xint'], shift, 0)
     images = translate_int(images, shift[0], shift[1])
   return images
 
 
-def _geometric(images: Array, p: Array, draws: dict, enabled: set, size: Array) -> Array:
+def _geometric(images: Array, p: dict, draws: dict, enabled: set, size: Array) -> Array:
   """Scale, rotation, anisotropy and fractional translation, composed into one resampling."""
   batch = images.shape[0]
   geom = []
-  p_rotate = 1 - jnp.sqrt(1 - p)
+  p_rotate = 1 - jnp.sqrt(1 - p['rotate'])
   rotate = draws['rotate']
   if 'scale' in enabled:
     u = draws['scale']
     s = jnp.exp2(0.2 * _normal(u[1]))
-    geom.append((u[0] < p, _affine(1 / s, 0.0, 0.0, 1 / s)))
+    geom.append((u[0] < p['scale'], _affine(1 / s, 0.0, 0.0, 1 / s)))
   if 'rotate' in enabled:
     geom.append((rotate[0] < p_rotate, _rotation_inverse((2 * rotate[1] - 1) * math.pi)))
   if 'aniso' in enabled:
     u = draws['aniso']
     s = jnp.exp2(0.2 * _normal(u[1]))
-    geom.append((u[0] < p, _affine(1 / s, 0.0, 0.0, s)))
+    geom.append((u[0] < p['aniso'], _affine(1 / s, 0.0, 0.0, s)))
   if 'rotate' in enabled:
     geom.append((rotate[2] < p_rotate, _rotation_inverse((2 * rotate[3] - 1) * math.pi)))
   if 'xfrac' in enabled:
     u = draws['xfrac']
     shift = _normal(u[1:3]) * 0.125 * size
-    geom.append((u[0] < p, _affine(1.0, 0.0, 0.0, 1.0, -shift[0], -shift[1])))
+    geom.append((u[0] < p['xfrac'], _affine(1.0, 0.0, 0.0, 1.0, -shift[0], -shift[1])))
   if not geom:
     return images
   output_to_input, any_geom = _compose(geom, batch, 3, output_to_input=True)
@@ -345,7 +383,7 @@ def _geometric(images: Array, p: Array, draws: dict, enabled: set, size: Array) 
   return jnp.where(any_geom[:, None, None, None], resampled, images)
 
 
-def _colour(images: Array, p: Array, draws: dict, enabled: set) -> Array:
+def _colour(images: Array, p: dict, draws: dict, enabled: set) -> Array:
   """Brightness, contrast, luma flip, hue and saturation, composed into one matrix."""
   colour_matrices = {
       'brightness': lambda u: _brightness_matrix(0.2 * _normal(u)),
@@ -354,7 +392,7 @@ def _colour(images: Array, p: Array, draws: dict, enabled: set) -> Array:
       'hue': lambda u: _hue_matrix((2 * u - 1) * math.pi),
       'saturation': lambda u: _saturation_matrix(jnp.exp2(_normal(u))),
   }
-  colour = [(draws[op][0] < p, colour_matrices[op](draws[op][1]))
+  colour = [(draws[op][0] < p[op], colour_matrices[op](draws[op][1]))
             for op in OP_GROUPS['color'] if op in enabled]
   if not colour:
     return images

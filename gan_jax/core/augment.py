@@ -36,6 +36,15 @@ D cannot separate real from fake by their augmentations.
                   augmented before it is packed, r_t is the mean over packs
                   and `batch` still counts images, so p moves as fast per
                   image as without packing.
+                  Without `adapt`, `schedule.p` may move p over training
+                  instead (`gan_jax.core.schedules`; R3GAN's 0 -> 0.55), and
+                  an `ops` entry may scale its ops' probability ('color:0.5':
+                  p x 0.5, StyleGAN2-ADA's per-op strengths).
+
+A transform declares which of its config keys a schedule may move
+(`Transform.schedulable`); the value is then its state's entry of that name,
+replaced by the schedule's value at the step before the transform and its
+`observe` see it.
 """
 
 from __future__ import annotations
@@ -49,6 +58,7 @@ import ml_collections
 
 from gan_jax import errors
 from gan_jax.core import ada as ada_lib
+from gan_jax.core import schedules
 from gan_jax.registry import Registry
 
 Array = jax.Array
@@ -66,6 +76,8 @@ class Transform:
   # each D update; N is the number of real samples behind the logits (with PacGAN
   # packing, m per logit).
   observe: Callable[..., tuple[dict, dict]] | None = None
+  # Config keys that `cfg.schedule` may move; each is also a key of the state.
+  schedulable: tuple[str, ...] = ()
 
 
 TRANSFORMS: Registry[Transform] = Registry('D-input transform', 'config.augment.transforms')
@@ -174,7 +186,8 @@ def _check_instance_noise(cfg):
 
 def _ada(images, cfg, *, shared_key, own_key, step, state):
   del own_key, step
-  return ada_lib.augment(images, state['p'], shared_key, ada_lib.parse_ops(cfg.ops))
+  return ada_lib.augment(images, state['p'], shared_key, ada_lib.parse_ops(cfg.ops),
+                         ada_lib.parse_multipliers(cfg.ops))
 
 
 def _ada_init(cfg) -> dict:
@@ -204,7 +217,12 @@ def _ada_observe(state, cfg, real_logits, update_index, batch_size=None):
 
 
 def _check_ada(cfg):
-  ada_lib.parse_ops(cfg.ops)
+  ada_lib.parse_multipliers(cfg.ops)
+  p_schedule = (cfg.get('schedule') or {}).get('p')
+  if cfg.adapt and p_schedule is not None and p_schedule.kind != 'constant':
+    raise errors.ConfigError(
+        f'config.augment.ada.schedule.p (kind={p_schedule.kind!r}) moves p, and '
+        'config.augment.ada.adapt=True steers it by r_t: set adapt=False for a scheduled p.')
   if not (0 <= cfg.p <= 1 and cfg.interval >= 1 and cfg.kimg > 0 and 0 < cfg.target <= 1):
     raise errors.ConfigError(
         f'config.augment.ada: p={cfg.p} must be in [0, 1], interval={cfg.interval} >= 1, '
@@ -213,18 +231,21 @@ def _check_ada(cfg):
 
 TRANSFORMS.register('diffaugment')(Transform(_diffaugment, diffaugment_policy))
 TRANSFORMS.register('instance_noise')(Transform(_instance_noise, _check_instance_noise))
-TRANSFORMS.register('ada')(Transform(_ada, _check_ada, _ada_init, _ada_observe))
+TRANSFORMS.register('ada')(Transform(_ada, _check_ada, _ada_init, _ada_observe,
+                                     schedulable=('p',)))
 
 
 class DInput:
   """The listed transforms in order: `d_input(images, shared_key, own_key, step, state)`.
 
   `state` is `init_state()`'s dict (stateless chains take {} or None);
-  `observe` updates it after a D update.
+  `observe` updates it after a D update. `scheduled` ({name: {key:
+  Schedule}}) holds the state entries that follow a schedule of the step.
   """
 
-  def __init__(self, chain):
+  def __init__(self, chain, scheduled: dict | None = None):
     self._chain = chain   # [(name, Transform, cfg)]
+    self._scheduled = scheduled or {}
 
   def __call__(self, images: Array, shared_key: jax.Array, own_key: jax.Array, step,
                state: dict | None = None) -> Array:
@@ -232,15 +253,24 @@ class DInput:
     for i, (name, transform, cfg) in enumerate(self._chain):
       images = transform.fn(images, cfg, shared_key=jax.random.fold_in(shared_key, i),
                             own_key=jax.random.fold_in(own_key, i), step=step,
-                            state=state.get(name))
+                            state=self._at(name, state.get(name), step))
     return images
+
+  def _at(self, name: str, state, step):
+    """A transform's state with its scheduled entries at their values before `step`."""
+    if name not in self._scheduled:
+      return state
+    if step is None:
+      raise ValueError(f'config.augment.{name} follows a schedule: pass the step.')
+    return {**state, **{key: jnp.asarray(s(step), jnp.float32)
+                        for key, s in self._scheduled[name].items()}}
 
   def init_state(self) -> dict:
     return {name: t.init(cfg) for name, t, cfg in self._chain if t.init}
 
   def observe(self, state: dict, real_logits: Array, update_index,
-              batch_size: int | None = None) -> tuple[dict, dict]:
-    """(new state, metrics) after a D update that gave `real_logits` on the real batch.
+              batch_size: int | None = None, step=None) -> tuple[dict, dict]:
+    """(new state, metrics) after a D update of `step` that gave `real_logits` on the real batch.
 
     `batch_size`: the real samples behind the logits, when not one per logit
     (PacGAN packing).
@@ -248,22 +278,44 @@ class DInput:
     new, metrics = dict(state), {}
     for name, transform, cfg in self._chain:
       if transform.observe:
-        new[name], m = transform.observe(state[name], cfg, real_logits, update_index,
-                                         batch_size=batch_size)
+        new[name], m = transform.observe(self._at(name, state[name], step), cfg, real_logits,
+                                         update_index, batch_size=batch_size)
         metrics.update(m)
     return new, metrics
 
 
-def build(augment_config: ml_collections.ConfigDict) -> DInput:
-  """The `DInput` of `augment_config.transforms`, validated."""
+def _schedules_of(name: str, transform: Transform, cfg, images_per_step: float) -> dict:
+  """{key: Schedule} of the keys `cfg.schedule` moves (ConfigError for a key it may not move)."""
+  moved = {}
+  for key in (cfg.get('schedule') or {}).keys():
+    if key not in transform.schedulable:
+      raise errors.ConfigError(
+          f'config.augment.{name}.schedule.{key}: transform {name!r} has no schedule for '
+          f'{key!r}' + (f'; it schedules {", ".join(transform.schedulable)}.'
+                        if transform.schedulable else '.'))
+    schedule = schedules.of(cfg, key, f'augment.{name}', images_per_step)
+    if not schedule.constant:
+      moved[key] = schedule
+  return moved
+
+
+def build(augment_config: ml_collections.ConfigDict, images_per_step: float = 0) -> DInput:
+  """The `DInput` of `augment_config.transforms`, validated.
+
+  `images_per_step` (train.batch_size x train.n_disc) places schedules counted
+  in images on the training clock.
+  """
   names = list(augment_config.transforms)
-  chain = []
+  chain, scheduled = [], {}
   for name in names:
     transform = TRANSFORMS.get(name)
     cfg = augment_config[name] if name in augment_config else ml_collections.ConfigDict()
     chain.append((name, transform, cfg))
     transform.validate(cfg)
+    moved = _schedules_of(name, transform, cfg, images_per_step)
+    if moved:
+      scheduled[name] = moved
   if len(set(names)) != len(names):
     raise errors.ConfigError(f'config.augment.transforms={tuple(names)} lists a '
                              'transform twice.')
-  return DInput(chain)
+  return DInput(chain, scheduled)

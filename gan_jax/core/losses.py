@@ -13,6 +13,17 @@ With D(x) = sigmoid(l) for the two cross-entropy losses:
 Each function returns per-example losses; the step averages them, and D's
 total loss is mean(d_real) + mean(d_fake), as in the reference PyTorch code.
 
+A paired loss sees the logits of real example i and generated example i
+together (`GANLoss.d_pair`, `g_pair`, of (real logits, fake logits)); the
+step then forms the pairs (see `gan_jax.core.steps`):
+  rpgan          D: f(l(G(z)) - l(x))                 G: f(l(x) - l(G(z)))
+                 with f = softplus: the relativistic pairing GAN (Jolicoeur-
+                 Martineau 2019) in R3GAN's form (Huang et al. 2024; their
+                 R3GAN/Trainer.py: softplus(-(l_real - l_fake)) for D and
+                 softplus(-(l_fake - l_real)) for G). In G's update D also sees
+                 a real batch, and a class-conditional G draws the classes of
+                 the real batch it is paired with, as their code does.
+
 `build(config.loss)` returns the configured loss: with one-sided label
 smoothing (Salimans et al. 2016) D's target on real data becomes
 1 - config.loss.label_smoothing, for the losses that have a target
@@ -35,11 +46,15 @@ from gan_jax.registry import Registry
 Array = jax.Array
 
 
+PairLoss = Callable[[Array, Array], Array]   # (real logits, fake logits) -> per-example loss
+
+
 @dataclasses.dataclass(frozen=True)
 class GANLoss:
-  d_real: Callable[[Array], Array]   # D's loss on real logits
-  d_fake: Callable[[Array], Array]   # D's loss on generated logits
-  g: Callable[[Array], Array]        # G's loss on generated logits
+  """D's and G's losses of D's logits: per side (d_real, d_fake, g) or paired (d_pair, g_pair)."""
+  d_real: Callable[[Array], Array] | None = None   # D's loss on real logits
+  d_fake: Callable[[Array], Array] | None = None   # D's loss on generated logits
+  g: Callable[[Array], Array] | None = None        # G's loss on generated logits
   # D's loss on real logits towards a target other than 1 (label smoothing);
   # None for losses without a target (hinge, wasserstein).
   d_real_to: Optional[Callable[[Array, float], Array]] = None
@@ -49,6 +64,20 @@ class GANLoss:
   # Weight of the MSE similarity between G(z, y) and a real image of class y
   # in G's loss (the CIFAR-10 A8 report's cGAN); 0 is off.
   similarity_weight: float = 0.0
+  # A paired loss instead of the three above: D's and G's per-example losses
+  # of (real logits, fake logits), real example i paired with generated i.
+  d_pair: PairLoss | None = None
+  g_pair: PairLoss | None = None
+
+  def __post_init__(self):
+    sides = [f is not None for f in (self.d_real, self.d_fake, self.g)]
+    pairs = [f is not None for f in (self.d_pair, self.g_pair)]
+    if not ((all(sides) and not any(pairs)) or (all(pairs) and not any(sides))):
+      raise ValueError('A GANLoss has either d_real, d_fake and g, or d_pair and g_pair.')
+
+  @property
+  def paired(self) -> bool:
+    return self.d_pair is not None
 
 
 LOSSES: Registry[GANLoss] = Registry('loss', 'config.loss.name')
@@ -90,6 +119,11 @@ LOSSES.register('least_squares')(GANLoss(
     d_real=lambda logits: _squared_to(logits, 1.0),
     d_fake=lambda logits: _squared_to(logits, 0.0),
     g=lambda logits: _squared_to(logits, 1.0), d_real_to=_squared_to))
+
+
+LOSSES.register('rpgan')(GANLoss(
+    d_pair=lambda real, fake: jax.nn.softplus(fake - real),
+    g_pair=lambda real, fake: jax.nn.softplus(real - fake)))
 
 
 def build(loss_config: ml_collections.ConfigDict) -> GANLoss:

@@ -8,6 +8,12 @@ the `config.augment` transforms), x real and G(z) generated:
                     target 1, weight 10 in the paper)
   r1                1/2 E[||grad l(x)||_2^2] on real data (Mescheder et al. 2018),
                     so `weight` is the paper's gamma
+  r2                1/2 E[||grad l(G(z))||_2^2] on generated data, R1's twin on the
+                    fakes; with r1 at the same weight, R3GAN's R1 + R2 (Huang et
+                    al. 2024: gamma/2 E||grad D(x)||^2 + gamma/2 E||grad D(G(z))||^2).
+                    r1 and r2 take `before_augment`: the gradient with respect to
+                    the images before config.augment, through the transforms, as
+                    R3GAN's code takes it (False: the images as D sees them)
   lecam             E[relu(l(x) - a_F)^2] + E[relu(a_R - l(G(z)))^2] (Tseng et al.
                     2021), a_R and a_F EMAs (decay `decay`) of the mean real and
                     generated logit, kept in the state and updated after each D
@@ -22,7 +28,9 @@ the `config.augment` transforms), x real and G(z) generated:
                     E[||G(z) - G(z + dz)||^2] added to G's loss (lambda_gen, 0.5),
                     so G does not ignore small changes of z (the same paper)
 For a conditional D they use the real labels on real images and G's labels on
-generated ones. The gradient of the batch sum
+generated ones. A regulariser whose config has `schedule.weight` (r1 and r2
+in the base config) moves its weight over training (`gan_jax.core.schedules`;
+R3GAN's gamma 0.05 -> 0.005); its metrics then carry 'd_NAME_weight'. The gradient of the batch sum
 is each example's own gradient only when D treats examples independently;
 BatchNorm in D couples them (WGAN-GP's paper drops it from its critic).
 
@@ -52,6 +60,7 @@ import ml_collections
 
 from gan_jax import errors
 from gan_jax.core import augment
+from gan_jax.core import schedules
 from gan_jax.registry import Registry
 
 Array = jax.Array
@@ -72,6 +81,12 @@ class DView:
   z: Array | None = None             # the noise that made `fake` ...
   regenerate: Callable[[Array], Array] | None = None  # ... and z -> G(z) as D sees it
   state: dict | None = None          # the regulariser's own state (lecam)
+  # The images before config.augment, and the step's transforms that make
+  # `real` and `fake` of them (for penalties taken before the augmentation).
+  raw_real: Array | None = None
+  raw_fake: Array | None = None
+  to_d_real: Callable[[Array], Array] | None = None
+  to_d_fake: Callable[[Array], Array] | None = None
 
   def logits(self, which: str) -> Array:
     given = self.real_logits if which == 'real' else self.fake_logits
@@ -81,6 +96,22 @@ class DView:
                       else (self.fake, self.labels if self.fake_labels is None
                             else self.fake_labels))
     return self.d_logits(images, labels)
+
+  def labels_of(self, which: str) -> Array | None:
+    if which == 'real' or self.fake_labels is None:
+      return self.labels
+    return self.fake_labels
+
+  def penalty_inputs(self, which: str, before_augment: bool) -> tuple[Array, DLogits]:
+    """(images, d_logits) whose input gradient a penalty takes: as D sees them, or before augment."""
+    if not before_augment:
+      return (self.real if which == 'real' else self.fake), self.d_logits
+    raw, to_d = ((self.raw_real, self.to_d_real) if which == 'real'
+                 else (self.raw_fake, self.to_d_fake))
+    if raw is None or to_d is None:
+      raise ValueError('before_augment needs the images before config.augment: call the '
+                       'regulariser with raw_real=, raw_fake=, to_d_real= and to_d_fake=.')
+    return raw, lambda x, labels: self.d_logits(to_d(x), labels)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -127,9 +158,21 @@ def _gradient_penalty(view, key, cfg):
   return jnp.mean(jnp.square(norms - cfg.target))
 
 
+def _zero_centred(view: DView, which: str, cfg) -> Array:
+  """1/2 E[||grad l||^2] at the `which` ('real' or 'fake') images: R1 and R2."""
+  images, d_logits = view.penalty_inputs(which, cfg.get('before_augment', False))
+  return 0.5 * jnp.mean(_squared_norms(input_gradients(d_logits, images,
+                                                       view.labels_of(which))))
+
+
 def _r1(view, key, cfg):
-  del key, cfg
-  return 0.5 * jnp.mean(_squared_norms(input_gradients(view.d_logits, view.real, view.labels)))
+  del key
+  return _zero_centred(view, 'real', cfg)
+
+
+def _r2(view, key, cfg):
+  del key
+  return _zero_centred(view, 'fake', cfg)
 
 
 def _lecam(view, key, cfg):
@@ -188,6 +231,7 @@ def _zcr_g(view, key, cfg):
 
 REGULARIZERS.register('gradient_penalty')(Regularizer(_gradient_penalty))
 REGULARIZERS.register('r1')(Regularizer(_r1))
+REGULARIZERS.register('r2')(Regularizer(_r2))
 REGULARIZERS.register('lecam')(Regularizer(_lecam, _lecam_init, _lecam_observe))
 REGULARIZERS.register('bcr')(Regularizer(_bcr))
 REGULARIZERS.register('zcr')(Regularizer(_zcr, g_penalty=_zcr_g))
@@ -201,22 +245,36 @@ class Regularize:
   add to D's loss; `metrics` has one entry 'd_NAME' per active penalty: its
   weighted value, so 0 on the updates a lazy penalty skips. `view` fills the
   rest of the `DView` (the step passes D's logits, G's noise, `regenerate`
-  and `state`, the dict of `init_state()`).
+  and `state`, the dict of `init_state()`). `step`, the training step, is
+  needed when a weight follows a schedule (`weights`: {name: Schedule}).
   """
 
-  def __init__(self, active, lazy: str):
+  def __init__(self, active, lazy: str, weights: dict | None = None):
     self._active, self._lazy = active, lazy   # [(name, Regularizer, cfg)]
+    self._weights = weights or {}
 
   def __call__(self, d_logits: DLogits, real: Array, fake: Array, labels: Array,
-               key: jax.Array, update_index: Array, *, state: dict | None = None, **view):
+               key: jax.Array, update_index: Array, *, state: dict | None = None,
+               step=None, **view):
     total, metrics = jnp.zeros((), jnp.float32), {}
     for i, (name, reg, cfg) in enumerate(self._active):
       d_view = DView(d_logits, real, fake, labels, state=(state or {}).get(name), **view)
       penalty = functools.partial(reg.penalty, d_view, jax.random.fold_in(key, i), cfg)
-      value = self._lazily(cfg, update_index, lambda: cfg.weight * penalty())
+      weight = self._weight(name, cfg, step)
+      value = self._lazily(cfg, update_index, lambda: weight * penalty())
       total = total + value
       metrics[f'd_{name}'] = value
+      if name in self._weights:
+        metrics[f'd_{name}_weight'] = jnp.asarray(weight, jnp.float32)
     return total, metrics
+
+  def _weight(self, name: str, cfg, step):
+    """`cfg.weight`, or its schedule's value at `step` (the same Python float when unscheduled)."""
+    if name not in self._weights:
+      return cfg.weight
+    if step is None:
+      raise ValueError(f'config.reg.{name}.weight follows a schedule: pass step=.')
+    return self._weights[name](step)
 
   def _lazily(self, cfg, update_index, weighted):
     if cfg.every == 1:
@@ -251,18 +309,21 @@ class Regularize:
             if name in state}
 
 
-def build(reg_config: ml_collections.ConfigDict, lazy: str = 'auto') -> Regularize:
+def build(reg_config: ml_collections.ConfigDict, lazy: str = 'auto',
+          images_per_step: float = 0) -> Regularize:
   """The `Regularize` of the penalties with weight > 0 in `reg_config`.
 
   `lazy` picks how a penalty with every > 1 is skipped: 'cond' (lax.cond:
   skipped updates do not compute it), 'mask' (always computed, multiplied by
-  0) or 'auto' (mask on CPU, cond elsewhere).
+  0) or 'auto' (mask on CPU, cond elsewhere). `images_per_step`
+  (train.batch_size x train.n_disc) places weight schedules counted in
+  images on the training clock.
   """
   if lazy == 'auto':
     lazy = 'mask' if jax.default_backend() == 'cpu' else 'cond'
   if lazy not in ('cond', 'mask'):
     raise ValueError(f"lazy must be 'auto', 'cond' or 'mask', got {lazy!r}.")
-  active = []
+  active, weights = [], {}
   for name in reg_config.keys():
     cfg = reg_config[name]
     reg = REGULARIZERS.get(name)
@@ -270,6 +331,9 @@ def build(reg_config: ml_collections.ConfigDict, lazy: str = 'auto') -> Regulari
       raise errors.ConfigError(
           f'config.reg.{name}: weight must be >= 0 (0 turns it off) and every >= 1, '
           f'got weight={cfg.weight}, every={cfg.every}.')
-    if cfg.weight > 0:
+    weight = schedules.of(cfg, 'weight', f'reg.{name}', images_per_step)
+    if cfg.weight > 0 or not weight.constant:
       active.append((name, reg, cfg))
-  return Regularize(active, lazy)
+      if not weight.constant:
+        weights[name] = weight
+  return Regularize(active, lazy, weights)

@@ -45,6 +45,21 @@ update j mod n_disc, the same optimizer from D's current parameters and
 optimizer state, and BatchNorm in train mode whose new statistics, like
 those of G's pass through the unrolled D, are discarded. D's own updates are
 unchanged; k = 0 is the step without unrolling.
+
+A paired loss (`GANLoss.paired`: R3GAN's rpgan) pairs real example i with
+generated example i: D's loss is mean(d_pair(l(x), l(G(z)))), logged as
+d_loss_pair, and G's update passes its real batch through D too (after the
+generated one, as R3GAN's code does) for mean(g_pair(l(x), l(G(z)))). A
+class-conditional G then draws, in both updates, the classes of the real
+batch it is paired with, as the authors' code does (it feeds the real
+labels to G); other losses draw uniform classes. Regularisers also see the
+images before config.augment and the transforms that made D's inputs of
+them (r1 and r2 with `before_augment`).
+
+The EMA decays by `train.ema_decay` per step, or, with a half-life in
+images (`train.ema_half_life`, which `train.schedule.ema_half_life` may
+move: R3GAN's 0 -> 5M images), by 0.5 ** (images per step / half-life) at
+the step's value (`schedules.half_life_decay`).
 """
 
 from __future__ import annotations
@@ -64,6 +79,7 @@ from gan_jax.core import losses as losses_lib
 from gan_jax.core import packing
 from gan_jax.core import precision
 from gan_jax.core import regularizers as regularizers_lib
+from gan_jax.core import schedules
 from gan_jax.core.losses import GANLoss
 from gan_jax.core.state import GANState, NetState, update_ema
 from gan_jax.models import GANModels, split_output
@@ -78,20 +94,48 @@ class StepSpec:
   ema_start: int = 0          # the EMA copies G before this step
   compute_dtype: Any = jnp.float32   # G's and D's (`precision.mixed_apply`)
   unroll_steps: int = 0       # G's loss looks this many D updates ahead (Metz et al.); 0: off
+  # The EMA's half-life in images, as a schedule of the step, and the images
+  # per step it is counted in; None: the EMA decays by `ema_decay`.
+  ema_half_life: schedules.Schedule | None = None
+  images_per_step: int = 0
 
   @classmethod
   def from_config(cls, train_config: ml_collections.ConfigDict) -> 'StepSpec':
+    half_life, images_per_step = _ema_half_life(train_config)
     return cls(n_disc=train_config.n_disc, n_gen=train_config.n_gen,
                ema_decay=train_config.ema_decay, ema_start=train_config.ema_start,
                compute_dtype=precision.compute_dtype(
                    train_config.get('compute_dtype', 'float32')),
-               unroll_steps=train_config.get('unroll_steps', 0))
+               unroll_steps=train_config.get('unroll_steps', 0),
+               ema_half_life=half_life, images_per_step=images_per_step)
+
+  @property
+  def has_ema(self) -> bool:
+    return self.ema_decay > 0 or self.ema_half_life is not None
 
   def updated_ema(self, ema: dict, g_variables: dict, step: jax.Array) -> dict:
     """The EMA of G after the update of `step`; {} (no EMA) stays {}."""
     if not ema:
       return ema
-    return update_ema(ema, g_variables, step, self.ema_decay, self.ema_start)
+    decay = self.ema_decay
+    if self.ema_half_life is not None:
+      decay = schedules.half_life_decay(self.ema_half_life(step), self.images_per_step)
+    return update_ema(ema, g_variables, step, decay, self.ema_start)
+
+
+def _ema_half_life(tc: ml_collections.ConfigDict) -> tuple[schedules.Schedule | None, int]:
+  """(the half-life schedule, images per step) of `train_config`, or (None, 0) without one."""
+  if 'ema_half_life' not in tc:
+    return None, 0
+  images_per_step = tc.batch_size * tc.n_disc
+  half_life = schedules.of(tc, 'ema_half_life', 'train', images_per_step)
+  if half_life.constant and not tc.ema_half_life:
+    return None, 0
+  if tc.ema_decay:
+    raise errors.ConfigError(
+        f'config.train.ema_decay={tc.ema_decay} and config.train.ema_half_life '
+        f'({tc.ema_half_life}, schedule {half_life.kind!r}) both set the EMA: keep one.')
+  return half_life, images_per_step
 
 
 def images_to_float(images: jax.Array) -> jax.Array:
@@ -179,6 +223,12 @@ class Nets:
   def packed_labels(self, labels: jax.Array) -> jax.Array:
     return packing.pack_labels(labels, self.pack)
 
+  def paired_labels(self, drawn: jax.Array, real: dict) -> jax.Array:
+    """G's classes: the real batch's under a paired loss (conditional models), else `drawn`."""
+    if self.loss.paired and self.gan.num_classes:
+      return real['label']
+    return drawn
+
 
 class _DBatch(NamedTuple):
   """The inputs of one D update's loss, as D sees them (after `d_input`)."""
@@ -188,10 +238,22 @@ class _DBatch(NamedTuple):
   fake_labels: jax.Array
   z: jax.Array
   regenerate: Callable        # z -> G(z) as D sees it (for the regularisers that resample)
+  raw_images: jax.Array       # `images` and `fake` before `d_input` ...
+  raw_fake: jax.Array
+  to_d_real: Callable         # ... and the update's `d_input` of each
+  to_d_fake: Callable
+
+
+def _adversarial_d(loss: GANLoss, real_logits, fake_logits) -> dict:
+  """D's loss parts: {'d_loss_real', 'd_loss_fake'}, or {'d_loss_pair'} for a paired loss."""
+  if loss.paired:
+    return {'d_loss_pair': jnp.mean(loss.d_pair(real_logits, fake_logits))}
+  return {'d_loss_real': jnp.mean(loss.d_real(real_logits)),
+          'd_loss_fake': jnp.mean(loss.d_fake(fake_logits))}
 
 
 def _d_loss(nets: Nets, batch_stats, batch: _DBatch, reg_key: jax.Array,
-            update_index: jax.Array, reg_state: dict, params):
+            update_index: jax.Array, reg_state: dict, step: jax.Array, params):
   """D's loss (with its penalties) and (new statistics, logits, loss parts, extra metrics)."""
   d_apply, loss = nets.d_apply, nets.loss
   real_out, upd = d_apply({'params': params, 'batch_stats': batch_stats},
@@ -200,11 +262,10 @@ def _d_loss(nets: Nets, batch_stats, batch: _DBatch, reg_key: jax.Array,
                           train=True, mutable=['batch_stats'])
   (real_logits, real_extras), (fake_logits, fake_extras) = (
       split_output(real_out), split_output(fake_out))
-  loss_real = jnp.mean(loss.d_real(real_logits))
-  loss_fake = jnp.mean(loss.d_fake(fake_logits))
+  parts = _adversarial_d(loss, real_logits, fake_logits)
   extra = {**_classifier_terms(real_extras, batch.labels, 'd_class_real'),
            **_classifier_terms(fake_extras, batch.fake_labels, 'd_class_fake')}
-  total = loss_real + loss_fake
+  total = _sum_parts(parts)
   if extra:
     total += loss.classifier_weight * (extra['d_class_real_loss'] +
                                        extra['d_class_fake_loss'])
@@ -217,14 +278,23 @@ def _d_loss(nets: Nets, batch_stats, batch: _DBatch, reg_key: jax.Array,
 
   penalty, penalty_metrics = nets.regularizer(
       d_logits, batch.images, batch.fake, batch.labels, reg_key, update_index,
-      state=reg_state, fake_labels=batch.fake_labels, real_logits=real_logits,
-      fake_logits=fake_logits, z=batch.z, regenerate=batch.regenerate)
+      state=reg_state, step=step, fake_labels=batch.fake_labels, real_logits=real_logits,
+      fake_logits=fake_logits, z=batch.z, regenerate=batch.regenerate,
+      raw_real=batch.raw_images, raw_fake=batch.raw_fake, to_d_real=batch.to_d_real,
+      to_d_fake=batch.to_d_fake)
   extra.update(penalty_metrics)
-  return total + penalty, (upd.get('batch_stats', {}), real_logits,
-                           fake_logits, loss_real, loss_fake, extra)
+  return total + penalty, (upd.get('batch_stats', {}), real_logits, fake_logits, parts, extra)
 
 
-def _observe(nets: Nets, aux: dict, real_logits, fake_logits, update_index, batch_size: int):
+def _sum_parts(parts: dict):
+  """D's adversarial loss: real + fake (in that order, as always), or the paired loss."""
+  if 'd_loss_pair' in parts:
+    return parts['d_loss_pair']
+  return parts['d_loss_real'] + parts['d_loss_fake']
+
+
+def _observe(nets: Nets, aux: dict, real_logits, fake_logits, update_index, batch_size: int,
+             step):
   """`state.aux` after a D update (ADA's p, LeCam's anchors), and the metrics that says.
 
   The logits are per pack under packing; `batch_size` counts the real images.
@@ -232,24 +302,24 @@ def _observe(nets: Nets, aux: dict, real_logits, fake_logits, update_index, batc
   new_aux, metrics = dict(aux), {}
   if 'augment' in aux:
     new_aux['augment'], metrics = nets.d_input.observe(aux['augment'], real_logits,
-                                                       update_index, batch_size=batch_size)
+                                                       update_index, batch_size=batch_size,
+                                                       step=step)
   if 'reg' in aux:
     new_aux['reg'] = nets.regularizer.observe(aux['reg'], real_logits, fake_logits)
   return new_aux, metrics
 
 
-def _d_metrics(loss_real, loss_fake, real_logits, fake_logits, grad_norm, extra) -> dict:
+def _d_metrics(parts: dict, real_logits, fake_logits, grad_norm, extra) -> dict:
   return {
-      'd_loss': loss_real + loss_fake,
-      'd_loss_real': loss_real,
-      'd_loss_fake': loss_fake,
+      'd_loss': _sum_parts(parts),
+      **parts,
       'd_acc_real': jnp.mean(real_logits > 0),
       'd_acc_fake': jnp.mean(fake_logits < 0),
       'd_real': jnp.mean(jax.nn.sigmoid(real_logits)),   # mean D(x)
       'd_fake': jnp.mean(jax.nn.sigmoid(fake_logits)),   # mean D(G(z))
       'd_grad_norm': grad_norm,
       **extra,
-      'finite': _finite(loss_real, loss_fake, grad_norm, *extra.values()),
+      'finite': _finite(*parts.values(), grad_norm, *extra.values()),
   }
 
 
@@ -260,22 +330,26 @@ def _d_batch(nets: Nets, g_variables: dict, real: dict, key: jax.Array, step: ja
   `detach`: the generated batch carries no gradient to G (D's own update);
   the unrolled updates keep it, so G's gradient flows through them.
   """
-  images = images_to_float(real['image'])
-  z, fake_labels = nets.noise(key, images.shape[0], real.get('noise'))
+  raw_images = images_to_float(real['image'])
+  z, fake_labels = nets.noise(key, raw_images.shape[0], real.get('noise'))
+  fake_labels = nets.paired_labels(fake_labels, real)
   aug_key, reg_key = jax.random.fold_in(key, 1), jax.random.fold_in(key, 2)
 
-  def generated_as_d_sees_it(z):
-    fake, _ = nets.g_apply(g_variables, z, fake_labels, train=True, mutable=['batch_stats'])
-    if detach:
-      fake = jax.lax.stop_gradient(fake)
-    # Each sample is augmented alone, then packed (PacGAN).
-    return nets.packed(nets.d_input(fake, aug_key, jax.random.fold_in(aug_key, 2), step,
-                                    aug_state))
+  def as_d_sees_it(own: int) -> Callable:
+    # The real (own 1) or generated (own 2) batch through config.augment, each
+    # sample augmented alone, then packed (PacGAN).
+    return lambda x: nets.packed(nets.d_input(x, aug_key, jax.random.fold_in(aug_key, own),
+                                              step, aug_state))
+  to_d_real, to_d_fake = as_d_sees_it(1), as_d_sees_it(2)
 
-  images = nets.d_input(images, aug_key, jax.random.fold_in(aug_key, 1), step, aug_state)
-  batch = _DBatch(nets.packed(images), generated_as_d_sees_it(z),
-                  nets.packed_labels(real['label']), nets.packed_labels(fake_labels), z,
-                  generated_as_d_sees_it)
+  def generate(z):
+    fake, _ = nets.g_apply(g_variables, z, fake_labels, train=True, mutable=['batch_stats'])
+    return jax.lax.stop_gradient(fake) if detach else fake
+
+  raw_fake = generate(z)
+  batch = _DBatch(to_d_real(raw_images), to_d_fake(raw_fake), nets.packed_labels(real['label']),
+                  nets.packed_labels(fake_labels), z, lambda z: to_d_fake(generate(z)),
+                  raw_images, raw_fake, to_d_real, to_d_fake)
   return batch, reg_key
 
 
@@ -286,14 +360,13 @@ def make_d_update(nets: Nets, d_tx: optax.GradientTransformation) -> Callable:
                step: jax.Array, update_index: jax.Array):
     batch, reg_key = _d_batch(nets, g.variables, real, key, step, aux.get('augment', {}))
     loss_fn = functools.partial(_d_loss, nets, d.batch_stats, batch, reg_key, update_index,
-                                aux.get('reg', {}))
-    grads, (stats, real_logits, fake_logits, loss_real, loss_fake, extra) = jax.grad(
+                                aux.get('reg', {}), step)
+    grads, (stats, real_logits, fake_logits, parts, extra) = jax.grad(
         loss_fn, has_aux=True)(d.params)
     grad_norm = optax.global_norm(grads)
     aux, aug_metrics = _observe(nets, aux, real_logits, fake_logits, update_index,
-                                real['image'].shape[0])
-    metrics = _d_metrics(loss_real, loss_fake, real_logits, fake_logits, grad_norm,
-                         {**extra, **aug_metrics})
+                                real['image'].shape[0], step)
+    metrics = _d_metrics(parts, real_logits, fake_logits, grad_norm, {**extra, **aug_metrics})
     return apply_updates(d, grads, d_tx, stats), aux, metrics
 
   return d_update
@@ -324,7 +397,7 @@ def make_lookahead(nets: Nets, d_tx: optax.GradientTransformation,
       batch, reg_key = _d_batch(nets, g_variables, jax.tree.map(lambda x: x[i], d_batch),
                                 d_keys[i], step, aux.get('augment', {}), detach=False)
       loss_fn = functools.partial(_d_loss, nets, d.batch_stats, batch, reg_key,
-                                  step * n_disc + i, aux.get('reg', {}))
+                                  step * n_disc + i, aux.get('reg', {}), step)
       grads, _ = jax.grad(loss_fn, has_aux=True)(params)
       updates, opt_state = d_tx.update(grads, opt_state, params)
       return (optax.apply_updates(params, updates), opt_state), None
@@ -361,6 +434,26 @@ def _g_total(loss: GANLoss, g_loss, penalty, extra: dict):
   return total
 
 
+def _g_adversarial(nets: Nets, d_variables: dict, fake, labels, real: dict, to_d: Callable):
+  """G's adversarial loss of its images `fake`, D's outputs' extras, and D's new statistics.
+
+  `to_d(images, own)` passes a batch through config.augment (own 2: generated,
+  1: real) and packs it; `labels` are packed to match. A paired loss also
+  passes the real batch through D, after the generated one, for its logits l(x).
+  """
+  out, d_upd = nets.d_apply(d_variables, to_d(fake, 2), labels, train=True,
+                            mutable=['batch_stats'])
+  logits, extras = split_output(out)
+  if not nets.loss.paired:
+    return jnp.mean(nets.loss.g(logits)), extras, d_upd
+  real_out, d_upd = nets.d_apply({'params': d_variables['params'], **d_upd},
+                                 to_d(images_to_float(real['image']), 1),
+                                 nets.packed_labels(real['label']), train=True,
+                                 mutable=['batch_stats'])
+  real_logits = split_output(real_out)[0]
+  return jnp.mean(nets.loss.g_pair(real_logits, logits)), extras, d_upd
+
+
 def make_g_update(nets: Nets, g_tx: optax.GradientTransformation) -> Callable:
   """`g_update(g, d, aux, key, batch_size, step, update_index, real, given, lookahead) -> (g, d, m)`
 
@@ -376,7 +469,13 @@ def make_g_update(nets: Nets, g_tx: optax.GradientTransformation) -> Callable:
     z, labels = nets.noise(key, batch_size, given)
     if loss.similarity_weight:
       labels = real['label']
+    labels = nets.paired_labels(labels, real)
     aug_key, reg_key = jax.random.fold_in(key, 1), jax.random.fold_in(key, 2)
+
+    def to_d(images, own: int):
+      # Each sample is augmented alone, then packed (PacGAN).
+      return nets.packed(d_input(images, aug_key, jax.random.fold_in(aug_key, own), step,
+                                 aux.get('augment', {})))
 
     def loss_fn(params):
       def generate(z):
@@ -385,15 +484,10 @@ def make_g_update(nets: Nets, g_tx: optax.GradientTransformation) -> Callable:
 
       fake, g_upd = generate(z)
       penalty, extra = _g_side_terms(nets, generate, z, fake, real, reg_key, update_index)
-      fake = nets.packed(d_input(fake, aug_key, jax.random.fold_in(aug_key, 2), step,
-                                 aux.get('augment', {})))
       d_variables = d.variables if lookahead is None else {
           'params': lookahead(params, g.batch_stats, d, aux), 'batch_stats': d.batch_stats}
       d_labels = nets.packed_labels(labels)
-      out, d_upd = nets.d_apply(d_variables, fake, d_labels, train=True,
-                                mutable=['batch_stats'])
-      logits, extras = split_output(out)
-      g_loss = jnp.mean(loss.g(logits))
+      g_loss, extras, d_upd = _g_adversarial(nets, d_variables, fake, d_labels, real, to_d)
       extra.update(_classifier_terms(extras, d_labels, 'g_class'))
       stats = (g_upd.get('batch_stats', {}), d_upd.get('batch_stats', {}))
       return _g_total(loss, g_loss, penalty, extra), (g_loss, extra, *stats)

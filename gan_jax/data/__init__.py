@@ -14,7 +14,7 @@ import ml_collections
 from gan_jax import errors
 from gan_jax.data import digits, folder, idx, stacked_mnist, tfds_source
 from gan_jax.data.source import (ArraySource, BadExampleError, DatasetInfo,
-                                 SubsetSource, materialize, select_classes)
+                                 MirroredSource, SubsetSource, materialize, select_classes)
 from gan_jax.registry import Registry
 
 SOURCES = Registry('data source', 'config.data.source')
@@ -54,6 +54,8 @@ def build_source(data_config: ml_collections.ConfigDict):
                           f'({len(keep)} images)')
   if data_config.source in _DECODE_ONCE:
     source = materialize(source, data_config.skip_bad_files)
+  if data_config.get('mirror', False):
+    source = MirroredSource(source)
   logging.info('Data: %s', source.info.description)
   return source
 

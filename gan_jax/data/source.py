@@ -89,6 +89,42 @@ class SubsetSource:
     return example
 
 
+class MirroredSource:
+  """`source` and its left-right mirror image: example i + N is example i flipped (`data.mirror`).
+
+  StyleGAN's and R3GAN's `--mirror=1` (their dataset's xflip): the data twice
+  as long, each image once as it is and once mirrored, labels kept.
+  """
+
+  def __init__(self, source):
+    self._source = source
+    self._n = len(source)
+    self.labels = np.concatenate([source.labels, source.labels])
+    self.info = dataclasses.replace(source.info, num_examples=2 * self._n,
+                                    description=f'{source.info.description}, and mirrored')
+
+  def __len__(self) -> int:
+    return 2 * self._n
+
+  def __getitem__(self, index: int) -> dict:
+    example = dict(self._source[int(index) % self._n])
+    if index >= self._n:
+      example['image'] = np.ascontiguousarray(example['image'][:, ::-1])
+    return example
+
+  def get_batch(self, indices: np.ndarray) -> dict:
+    indices = np.asarray(indices)
+    if hasattr(self._source, 'get_batch'):
+      batch = dict(self._source.get_batch(indices % self._n))
+    else:
+      flat = [self._source[int(i)] for i in (indices % self._n).reshape(-1)]
+      batch = {key: np.stack([e[key] for e in flat]).reshape(
+          indices.shape + np.shape(flat[0][key])) for key in flat[0]}
+    flip = (indices >= self._n).reshape(indices.shape + (1, 1, 1))
+    batch['image'] = np.where(flip, batch['image'][..., :, ::-1, :], batch['image'])
+    return batch
+
+
 def resolve_classes(requested: Sequence, class_names: Sequence[str],
                     config_key: str = 'config.data.classes') -> list[int]:
   """Turns class names or indices (or 'a,b' strings) into sorted class indices."""

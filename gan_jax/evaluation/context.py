@@ -208,10 +208,14 @@ class Evaluation:
 
   # --- sample sets ------------------------------------------------------------------
   def generator_samples(self, gan, state, step: int) -> SampleSet:
-    """G's samples (EMA weights when kept, BatchNorm in inference mode), seeded by config.eval.seed."""
+    """G's samples (EMA weights with standing statistics when kept; inference mode), seeded by config.eval.seed."""
     from gan_jax.generation import sampling  # pylint: disable=g-import-not-at-top
+    from gan_jax.generation import standing  # pylint: disable=g-import-not-at-top
     from gan_jax.metrics import batching  # pylint: disable=g-import-not-at-top
-    variables = jax.device_put(state.sampling_variables(), devices.replicated(self.mesh))
+    # The EMA G with standing BatchNorm statistics, computed once per evaluation.
+    variables = standing.sampling_variables(gan, state,
+                                            standing.StandingStats.from_config(self.config))
+    variables = jax.device_put(variables, devices.replicated(self.mesh))
     if self._sampler is None or self._sampler[0] is not gan:  # compiled once per run
       self._sampler = (gan, batching.jit_batched(
           lambda zl, v: sampling.to_uint8(sampling.draw(gan, v, zl[0], zl[1])),

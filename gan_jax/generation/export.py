@@ -28,7 +28,7 @@ def generate_batches(setup, state, num: int, seed: int = 0, label: int | None = 
   folded with the class first -- so a batch never depends on the others.
   """
   import jax  # pylint: disable=g-import-not-at-top
-  from gan_jax.generation import sampling  # pylint: disable=g-import-not-at-top
+  from gan_jax.generation import sampling, standing  # pylint: disable=g-import-not-at-top
 
   if num < 1:
     raise errors.ConfigError(f'--num must be at least 1, got {num}.')
@@ -42,7 +42,8 @@ def generate_batches(setup, state, num: int, seed: int = 0, label: int | None = 
   if per_class and label is not None:
     raise errors.ConfigError('--per_class and --label exclude each other: pick one.')
   sample = sampling.make_sampler(gan)
-  variables = state.sampling_variables()
+  # The EMA G with its standing BatchNorm statistics, computed once for all batches.
+  variables = standing.sampling_variables(gan, state, getattr(setup, 'standing_stats', None))
   key = jax.random.PRNGKey(seed)
   runs = ([(jax.random.fold_in(key, c), c) for c in range(gan.num_classes)]
           if per_class else [(key, label)])

@@ -1,7 +1,9 @@
 """Drawing images from a generator: fixed-noise grids during training, batches for `generate`.
 
 G runs in inference mode (BatchNorm uses its running statistics), from the
-EMA weights when the run keeps them.
+EMA weights when the run keeps them; an EMA G's BatchNorm statistics are
+then standing statistics (`gan_jax.generation.standing.sampling_variables`
+gives the variables every caller draws with).
 """
 
 from __future__ import annotations

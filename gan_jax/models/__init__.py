@@ -30,8 +30,8 @@ import flax.linen as nn
 import ml_collections
 
 from gan_jax import errors
-from gan_jax.models import (cifar_resnet, dcgan, dcgan64, ddpm, layers, mlp, mlp2d,
-                            mlp2d_minibatch, pacgan2d, resnet, vae)
+from gan_jax.models import (biggan, cifar_resnet, dcgan, dcgan64, ddpm, layers, mlp, mlp2d,
+                            mlp2d_minibatch, pacgan2d, r3gan, resnet, vae)
 from gan_jax.registry import Registry
 
 MODELS = Registry('model', 'config.model.name')
@@ -266,7 +266,7 @@ def build(model_config: ml_collections.ConfigDict, image_shape: Sequence[int],
       width_scale=cfg.width_scale, bn_momentum=cfg.bn_momentum,
       g_conditioning=cfg.g_conditioning, d_conditioning=cfg.d_conditioning,
       g_spectral_norm=g_sn, d_spectral_norm=d_sn, hidden=cfg.hidden,
-      hidden_layers=cfg.hidden_layers, d_minibatch=minibatch)
+      hidden_layers=cfg.hidden_layers, d_minibatch=minibatch, biggan=cfg.get('biggan'))
   return GANModels(generator, discriminator, cfg.latent_dim, num_classes, image_shape,
                    pack=cfg.get('pack', 1),
                    stddev_group=minibatch.group if minibatch.kind == 'stddev' else 0)
@@ -373,6 +373,16 @@ _register('mlp', _mlp, ANY_IMAGE, d_minibatch=MB)
 for _size in resnet.ARCHITECTURES:
   _register(f'sngan{_size}', _sngan(_size), (_size,), spectral_norm=('none', 'd', 'g', 'gd'),
             default_spectral_norm='d', d_minibatch=MB)
+# BigGAN (gan_jax.models.biggan; reads config.model.biggan): SN in G and D by default.
+for _size in biggan.ARCHITECTURES:
+  _register(f'biggan{_size}', biggan.builder(_size), (_size,),
+            spectral_norm=('none', 'd', 'g', 'gd'), default_spectral_norm='gd')
+# R3GAN (gan_jax.models.r3gan): its G embeds the class into z ('embed'), its D projects
+# ('projection'); no normalisation layers, and no spectral norm.
+for _size in r3gan.ARCHITECTURES:
+  _register(f'r3gan{_size}', r3gan.builder(_size), (_size,),
+            g_conditionings=('none', 'concat', 'embed'),
+            d_conditionings=('none', 'concat', 'projection'), spectral_norm=('none',))
 _register('resnet18d', _resnet18d, (32,), g_conditionings=EMBED_G, d_conditionings=EMBED_D,
           d_minibatch=MB)
 _register('dcgan64', _conv_pair(dcgan64.Generator64, dcgan64.Discriminator64), (64,),

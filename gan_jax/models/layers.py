@@ -183,7 +183,7 @@ class SpectralNorm(nn.SpectralNorm):
     return normalised.astype(jnp.asarray(vs).dtype)
 
 
-def spectral(layer: nn.Module, enabled: bool, train: bool) -> Callable:
+def spectral(layer: nn.Module, enabled: bool, train: bool, epsilon: float = 1e-12) -> Callable:
   """`layer`, spectrally normalised when `enabled` (Miyato et al. 2018).
 
   Uses flax's `nn.SpectralNorm` (through `SpectralNorm`): each call divides
@@ -193,11 +193,12 @@ def spectral(layer: nn.Module, enabled: bool, train: bool) -> Callable:
   mutable) the iterated `u` is stored, so the estimate sharpens step by step;
   in inference `u` is read, never written. `u` is model state like
   BatchNorm's statistics: it is checkpointed with them, and the parameter
-  names of the wrapped layer do not change.
+  names of the wrapped layer do not change. `epsilon` guards the power
+  iteration's normalisations (BigGAN's SN_eps; `gan_jax.models.biggan`).
   """
   if not enabled:
     return layer
-  normalised = SpectralNorm(layer, n_steps=1, epsilon=1e-12)
+  normalised = SpectralNorm(layer, n_steps=1, epsilon=epsilon)
   return lambda *args, **kwargs: normalised(*args, update_stats=train, **kwargs)
 
 
@@ -264,15 +265,15 @@ class ConditionalBatchNorm(nn.Module):
     x = nn.BatchNorm(use_running_average=not train, momentum=self.momentum,
                      epsilon=1e-5, use_scale=False, use_bias=False)(x)
     features = x.shape[-1]
-    gamma = _lookup(nn.Embed(self.num_classes, features, name='scale',
+    gamma = lookup(nn.Embed(self.num_classes, features, name='scale',
                              embedding_init=nn.initializers.ones), labels)
-    beta = _lookup(nn.Embed(self.num_classes, features, name='shift',
+    beta = lookup(nn.Embed(self.num_classes, features, name='shift',
                             embedding_init=nn.initializers.zeros), labels)
     shape = (x.shape[0],) + (1,) * (x.ndim - 2) + (features,)
     return x * gamma.reshape(shape) + beta.reshape(shape)
 
 
-def _lookup(embed: nn.Embed, labels) -> jnp.ndarray:
+def lookup(embed: nn.Embed, labels) -> jnp.ndarray:
   """`embed`'s rows of int ids (N,), or their mixture weights @ table for class weights (N, C)."""
   if jnp.ndim(labels) != 2:
     return embed(labels)

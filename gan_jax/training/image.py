@@ -31,6 +31,7 @@ from gan_jax.config import base as config_base
 from gan_jax.core import state as state_lib
 from gan_jax.data import pipeline
 from gan_jax.generation import sampling
+from gan_jax.generation import standing
 from gan_jax.parallel import devices
 from gan_jax.parallel import hosts
 from gan_jax.training import loop
@@ -179,7 +180,9 @@ def _grid_writer(config: ml_collections.ConfigDict, workdir: str, setup: setup_l
   is_main = jax.process_index() == 0
 
   def write(step: int, state) -> None:
-    images = devices.to_host(sample(state.sampling_variables(), grid_z, grid_labels))
+    # The EMA G with standing BatchNorm statistics (generation.standing), once per grid.
+    variables = standing.sampling_variables(setup.gan, state, setup.standing_stats)
+    images = devices.to_host(sample(variables, grid_z, grid_labels))
     # With an EMA the PNG shows its G; the raw G's grid goes beside it in TensorBoard.
     # Every process samples: the sampler is one program over all of them.
     raw = (devices.to_host(sample(state.g.variables, grid_z, grid_labels)) if state.ema

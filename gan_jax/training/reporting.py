@@ -27,6 +27,7 @@ METRICS_FILE = 'metrics.jsonl'
 
 # Console column order and short names; other metrics go to the files only.
 _CONSOLE = (('d_loss_real', 'd_real_loss'), ('d_loss_fake', 'd_fake_loss'),
+            ('d_loss_pair', 'd_pair_loss'),   # a paired loss's (rpgan)
             ('g_loss', 'g_loss'), ('g_similarity_loss', 'mse_sim'), ('d_acc_real', 'acc_real'),
             ('d_acc_fake', 'acc_fake'), ('d_real', 'D(x)'), ('d_fake', 'D(G(z))'),
             ('sliced_wasserstein', 'SW2'), ('modes', 'modes'), ('hq_percent', 'HQ%'),

@@ -24,11 +24,13 @@ from gan_jax.config import saved as saved_config
 from gan_jax.core import augment
 from gan_jax.core import losses as losses_lib
 from gan_jax.core import optim
+from gan_jax.core import ortho
 from gan_jax.core import packing
 from gan_jax.core import regularizers
 from gan_jax.core import state as state_lib
 from gan_jax.core import steps
 from gan_jax.data.source import DatasetInfo
+from gan_jax.generation import standing
 from gan_jax.parallel import devices as devices_lib
 from gan_jax.training import checkpoint as checkpoint_lib
 from gan_jax.training import resume
@@ -45,6 +47,9 @@ class Setup:
   d_input: Callable | None = None        # config.augment: transforms of D's inputs
   regularizer: Callable | None = None    # config.reg: penalties added to D's loss
   step_maker: Callable | None = None     # config.model.family's (gan_jax.families)
+  # How an EMA G with BatchNorm gets its standing statistics before it draws
+  # (config.sample.standing_stats_batches; gan_jax.generation.standing).
+  standing_stats: standing.StandingStats | None = None
 
   def train_step(self, train_config: ml_collections.ConfigDict, mesh=None):
     """The pure `step(state, batch) -> (state, metrics)` of this setup (not jitted).
@@ -71,14 +76,31 @@ def build_setup(config: ml_collections.ConfigDict, info: DatasetInfo) -> Setup:
   gan = family.adapt(config, models_lib.build(config.model, info.image_shape,
                                               info.num_classes))
   tc = config.train
-  g_tx = optim.build(config.optim.g, optim.updates_in_run(tc, 'g'))
-  d_tx = optim.build(config.optim.d, optim.updates_in_run(tc, 'd'))
-  d_input, regularizer = augment.build(config.augment), regularizers.build(config.reg)
+  # BigGAN's orthogonal regularisation acts on the gradient before the optimizer (core.ortho).
+  g_tx, d_tx = (ortho.with_ortho(config.optim[net].ortho,
+                                 optim.build(config.optim[net], optim.updates_in_run(tc, net),
+                                             **schedule_clock(tc, net)),
+                                 f'optim.{net}.ortho') for net in ('g', 'd'))
+  images = schedule_clock(tc, 'd')['images_per_step']
+  d_input = augment.build(config.augment, images_per_step=images)
+  regularizer = regularizers.build(config.reg, images_per_step=images)
   init_state = functools.partial(state_lib.create, gan, g_tx, d_tx, config.seed,
-                                 use_ema=config.train.ema_decay > 0,
+                                 use_ema=steps.StepSpec.from_config(tc).has_ema,
                                  aux=initial_aux(d_input, regularizer))
   return Setup(gan, losses_lib.build(config.loss), g_tx, d_tx, init_state,
-               d_input, regularizer, family.make_step(config))
+               d_input, regularizer, family.make_step(config),
+               standing.StandingStats.from_config(config))
+
+
+def schedule_clock(train_config: ml_collections.ConfigDict, net: str) -> dict:
+  """The clock that schedules counted in images run on (gan_jax.core.schedules), for `optim.build`.
+
+  images_per_step: the real images D sees per step (batch x n_disc);
+  updates_per_step: network `net`'s ('g' or 'd') updates per step.
+  """
+  return {'images_per_step': train_config.batch_size * train_config.n_disc,
+          'updates_per_step': train_config.n_gen if net == 'g' else train_config.n_disc,
+          'key': f'optim.{net}'}
 
 
 def initial_aux(d_input: augment.DInput, regularizer: regularizers.Regularize) -> dict:

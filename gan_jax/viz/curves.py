@@ -12,6 +12,7 @@ import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 # (metric key, legend name) per panel; names follow the reference reports.
 PANELS = (
     ('Losses', (('d_loss_real', 'D loss (real)'), ('d_loss_fake', 'D loss (fake)'),
+                ('d_loss_pair', 'D loss (paired)'),
                 ('g_loss', 'G loss'), ('g_similarity_loss', 'MSE similarity'))),
     ('Discriminator outputs', (('d_real', 'D(x)'), ('d_fake', 'D(G(z))'))),
 )
