@@ -59,6 +59,52 @@ def run_on_simulated_devices(script: str, num_devices: int = 4) -> subprocess.Co
                         capture_output=True, text=True, timeout=600)
 
 
+ONE_VS_FOUR_DEVICES = '''
+import jax, numpy as np
+from gan_jax.parallel import devices as devices_lib
+from gan_jax.training import setup as setup_lib
+from gan_jax.data.source import DatasetInfo
+from MODULE import FUNCTION
+
+assert jax.device_count() == 4, jax.devices()
+config = FUNCTION()
+n_disc = config.train.n_disc
+setup = setup_lib.build_setup(config, DatasetInfo((32, 32, 3), 10, tuple('0123456789'), 64, 't'))
+rng = np.random.default_rng(0)
+batches = [{'image': rng.integers(0, 256, (n_disc, 8, 32, 32, 3), dtype=np.uint8),
+            'label': rng.integers(0, 10, (n_disc, 8)).astype(np.int32)} for _ in range(2)]
+
+def run(devices):
+  mesh = devices_lib.make_mesh(devices)
+  rep = devices_lib.replicated(mesh)
+  step = jax.jit(setup.train_step(config.train, mesh),
+                 in_shardings=(rep, devices_lib.batch_sharded(mesh, 1)), out_shardings=(rep, rep))
+  state = jax.jit(setup.init_state, out_shardings=rep)()
+  for b in batches:
+    state, metrics = step(state, devices_lib.global_batch(b, mesh))
+    assert bool(metrics['finite'])
+  return jax.device_get(state)
+
+one, four = run(jax.devices()[:1]), run(jax.devices())
+for a, b in zip(jax.tree.leaves(one), jax.tree.leaves(four)):
+  np.testing.assert_allclose(a, b, rtol=1e-4, atol=ATOL)
+print('OK')
+'''
+
+
+def assert_four_devices_equal_one(config_function: str, atol: float = 1e-6) -> None:
+  """Two steps of a conditional 32x32 config on 1 and on 4 simulated CPU devices agree.
+
+  `config_function` ('tests.MODULE:FUNCTION') returns the config, batch 8.
+  """
+  module, function = config_function.split(':')
+  script = (ONE_VS_FOUR_DEVICES.replace('MODULE', module).replace('FUNCTION', function)
+            .replace('ATOL', repr(atol)))
+  result = run_on_simulated_devices(script, 4)
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert 'OK' in result.stdout
+
+
 def make_config(**overrides):
   """The base config with dotted-key overrides, e.g. make_config(**{'train.num_steps': 2})."""
   config = config_base.get_config()

@@ -16,7 +16,7 @@ from gan_jax import models
 from gan_jax.core import ortho
 from gan_jax.models import biggan
 from gan_jax.training import image as image_trainer
-from tests.conftest import make_config, repo_config, run_on_simulated_devices
+from tests.conftest import assert_four_devices_equal_one, make_config, repo_config
 
 # PyTorch's .parameters() of G and D at the CIFAR-10 script's setting (G_ch = D_ch
 # = 64, dim_z 128, 10 classes, no shared embedding, no attention, SN in both).
@@ -223,38 +223,6 @@ def test_biggan_trains_in_the_real_trainer_and_resumes_exactly(tmp_path, rgb32_f
     np.testing.assert_array_equal(a, b)
 
 
-FOUR_DEVICES = '''
-import jax, numpy as np
-from gan_jax.parallel import devices as devices_lib
-from gan_jax.training import setup as setup_lib
-from gan_jax.data.source import DatasetInfo
-from tests.test_biggan import parallel_config
-
-assert jax.device_count() == 4, jax.devices()
-config = parallel_config()
-setup = setup_lib.build_setup(config, DatasetInfo((32, 32, 3), 10, tuple('0123456789'), 64, 't'))
-rng = np.random.default_rng(0)
-batches = [{'image': rng.integers(0, 256, (2, 8, 32, 32, 3), dtype=np.uint8),
-            'label': rng.integers(0, 10, (2, 8)).astype(np.int32)} for _ in range(2)]
-
-def run(devices):
-  mesh = devices_lib.make_mesh(devices)
-  rep = devices_lib.replicated(mesh)
-  step = jax.jit(setup.train_step(config.train, mesh),
-                 in_shardings=(rep, devices_lib.batch_sharded(mesh, 1)), out_shardings=(rep, rep))
-  state = jax.jit(setup.init_state, out_shardings=rep)()
-  for b in batches:
-    state, metrics = step(state, devices_lib.global_batch(b, mesh))
-    assert bool(metrics['finite'])
-  return jax.device_get(state)
-
-one, four = run(jax.devices()[:1]), run(jax.devices())
-for a, b in zip(jax.tree.leaves(one), jax.tree.leaves(four)):
-  np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
-print('OK')
-'''
-
-
 def parallel_config():
   """Conditional biggan32 at width 4 with hinge, 2 D steps, ortho and an EMA; SGD (linear updates)."""
   config = repo_config('biggan_cifar10.py')
@@ -267,6 +235,4 @@ def parallel_config():
 
 @pytest.mark.slow
 def test_four_devices_equal_one_device():
-  result = run_on_simulated_devices(FOUR_DEVICES, 4)
-  assert result.returncode == 0, result.stderr[-3000:]
-  assert 'OK' in result.stdout
+  assert_four_devices_equal_one('tests.test_biggan:parallel_config', atol=1e-5)

@@ -22,7 +22,7 @@ from gan_jax.data.source import ArraySource, DatasetInfo, MirroredSource
 from gan_jax.models import r3gan
 from gan_jax.training import image as image_trainer
 from gan_jax.training import setup as setup_lib
-from tests.conftest import make_config, repo_config, run_on_simulated_devices, tiny_config
+from tests.conftest import assert_four_devices_equal_one, make_config, repo_config, tiny_config
 
 # (model, conditional) -> (G, D) parameters of the authors' networks: train.py's
 # CIFAR10 preset for 32 (c_dim 10, G ConditionEmbeddingDimension 64, D 768), its
@@ -290,38 +290,6 @@ def test_r3gan_trains_in_the_real_trainer_and_resumes_exactly(tmp_path, rgb32_fo
       0.05 + (0.005 - 0.05) * (1 - math.cos(math.pi * 5 / 6)) / 2, rel=1e-4)
 
 
-FOUR_DEVICES = '''
-import jax, numpy as np
-from gan_jax.parallel import devices as devices_lib
-from gan_jax.training import setup as setup_lib
-from gan_jax.data.source import DatasetInfo
-from tests.test_r3gan import parallel_config
-
-assert jax.device_count() == 4, jax.devices()
-config = parallel_config()
-setup = setup_lib.build_setup(config, DatasetInfo((32, 32, 3), 10, tuple('0123456789'), 64, 't'))
-rng = np.random.default_rng(0)
-batches = [{'image': rng.integers(0, 256, (1, 8, 32, 32, 3), dtype=np.uint8),
-            'label': rng.integers(0, 10, (1, 8)).astype(np.int32)} for _ in range(2)]
-
-def run(devices):
-  mesh = devices_lib.make_mesh(devices)
-  rep = devices_lib.replicated(mesh)
-  step = jax.jit(setup.train_step(config.train, mesh),
-                 in_shardings=(rep, devices_lib.batch_sharded(mesh, 1)), out_shardings=(rep, rep))
-  state = jax.jit(setup.init_state, out_shardings=rep)()
-  for b in batches:
-    state, metrics = step(state, devices_lib.global_batch(b, mesh))
-    assert bool(metrics['finite'])
-  return jax.device_get(state)
-
-one, four = run(jax.devices()[:1]), run(jax.devices())
-for a, b in zip(jax.tree.leaves(one), jax.tree.leaves(four)):
-  np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
-print('OK')
-'''
-
-
 def parallel_config():
   """Conditional r3gan32 at width 8 with rpgan, R1 + R2 and their schedules; SGD (linear updates)."""
   config = make_config(**{'model.name': 'r3gan32', 'model.latent_dim': 64,
@@ -339,9 +307,7 @@ def parallel_config():
 
 @pytest.mark.slow
 def test_four_devices_equal_one_device():
-  result = run_on_simulated_devices(FOUR_DEVICES, 4)
-  assert result.returncode == 0, result.stderr[-3000:]
-  assert 'OK' in result.stdout
+  assert_four_devices_equal_one('tests.test_r3gan:parallel_config', atol=1e-6)
 
 
 def test_setup_builds_the_config_schedules_on_the_training_clock():
