@@ -20,7 +20,27 @@ from benchmarks import workers
 from benchmarks.accelerator import device, runners
 
 
-class JaxService:
+class _Service:
+  """What both frameworks' services share: timing a chunk of steps and freeing the runner."""
+  name = ''
+  runner = None
+  spec: dict
+
+  def time_chunk(self, steps: int) -> float:
+    workers.inject_fault(self.name, self.spec.get('model', ''), self.spec.get('dtype', ''))
+    return self.runner.run(steps)
+
+  def release(self) -> None:
+    if self.runner is not None:
+      self.runner.close()
+    self.runner = None
+    device.free_memory()
+
+  def close(self) -> None:
+    self.release()
+
+
+class JaxService(_Service):
   """gan_jax's train step, built as gan_jax.train builds it, on the first `devices` devices."""
   name = 'gan_jax'
 
@@ -57,21 +77,8 @@ class JaxService:
             'devices': len(devices), 'n_disc': config.train.n_disc, 'n_gen': config.train.n_gen,
             'per_step_s': runner.per_step_s}
 
-  def time_chunk(self, steps: int) -> float:
-    workers.inject_fault(self.name, self.spec.get('model', ''), self.spec.get('dtype', ''))
-    return self.runner.run(steps)
 
-  def release(self) -> None:
-    if self.runner is not None:
-      self.runner.close()
-    self.runner = None
-    device.free_memory()
-
-  def close(self) -> None:
-    self.release()
-
-
-class TorchService:
+class TorchService(_Service):
   """A PyTorch twin's step, eager or under torch.compile, on its device."""
 
   def __init__(self, name: str):
@@ -99,19 +106,6 @@ class TorchService:
     runner.warmup()
     return {'first_calls_s': runner.first_calls_s, 'per_step_s': runner.per_step_s,
             'input_layout': runner.input_layout}
-
-  def time_chunk(self, steps: int) -> float:
-    workers.inject_fault(self.name, self.spec.get('model', ''), self.spec.get('dtype', ''))
-    return self.runner.run(steps)
-
-  def release(self) -> None:
-    if self.runner is not None:
-      self.runner.close()
-    self.runner = None
-    device.free_memory()
-
-  def close(self) -> None:
-    self.release()
 
 
 def main(argv: list[str]) -> None:
