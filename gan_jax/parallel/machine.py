@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 
 PACKAGES = ('jax', 'jaxlib', 'flax', 'optax', 'orbax-checkpoint', 'numpy',
-            'tensorflow-datasets', 'torch')
+            'tensorflow-datasets', 'grain', 'tensorboardX', 'tensorboard', 'wandb', 'torch')
 # JAX's accelerator plugins: which one is installed says which hardware JAX can use.
 PLUGINS = ('jax-cuda13-plugin', 'jax-cuda12-plugin', 'jax-rocm60-plugin', 'libtpu')
 BF16_TOLERANCE = 0.05   # relative to the float32 result's largest value; bfloat16 keeps 8 bits
