@@ -49,33 +49,53 @@ def test_parameter_counts_equal_the_authors_networks_at_the_cifar10_setting():
   assert d['params']['embed']['embedding'].shape == (10, 256)
 
 
-def _block_outputs(module, variables, *args):
-  """{module name: output shape} of every block and attention layer, and the output."""
+def _block_activations(module, variables, *args):
+  """({module name: output} of every block and attention layer, the module's output)."""
   out, state = module.apply(variables, *args, train=False, capture_intermediates=True,
                             mutable=['intermediates'])
-  shapes = {name: value['__call__'][0].shape for name, value in state['intermediates'].items()
-            if name.startswith(('block', 'attention'))}
-  return shapes, out
+  return {name: value['__call__'][0] for name, value in state['intermediates'].items()
+          if name.startswith(('block', 'attention'))}, out
+
+
+def _block_outputs(module, variables, *args):
+  """{module name: output shape} of every block and attention layer, and the output."""
+  blocks, out = _block_activations(module, variables, *args)
+  return {name: x.shape for name, x in blocks.items()}, out
+
+
+def _block_shapes(module, *args) -> tuple[dict, tuple]:
+  """`_block_outputs`' shapes and the output's shape, traced (`jax.eval_shape`), not computed."""
+  def run():
+    return _block_activations(module, module.init(jax.random.PRNGKey(0), *args, train=False),
+                              *args)
+  blocks, out = jax.eval_shape(run)
+  return {name: x.shape for name, x in blocks.items()}, out.shape
 
 
 @pytest.mark.parametrize('size', sorted(biggan.ARCHITECTURES))
 def test_every_block_has_the_architecture_tables_resolution_and_width(size):
   gan = _gan(size)
   arch, ch = biggan.ARCHITECTURES[size], 4
-  key, labels = jax.random.PRNGKey(0), jnp.array([1, 3])
-  z, images = jax.random.normal(key, (2, 20)), jnp.zeros((2, size, size, 3))
-  g_vars = jax.jit(lambda: gan.generator.init(key, z, labels, train=False))()
-  d_vars = jax.jit(lambda: gan.discriminator.init(key, images, labels, train=False))()
-  g_shapes, fake = _block_outputs(gan.generator, g_vars, z, labels)
-  d_shapes, logits = _block_outputs(gan.discriminator, d_vars, images, labels)
-  assert fake.shape == (2, size, size, 3) and logits.shape == (2,)
-  assert float(jnp.max(jnp.abs(fake))) <= 1.0
+  labels = jnp.array([1, 3])
+  z, images = jnp.zeros((2, 20)), jnp.zeros((2, size, size, 3))
+  g_shapes, fake_shape = _block_shapes(gan.generator, z, labels)
+  d_shapes, logits_shape = _block_shapes(gan.discriminator, images, labels)
+  assert fake_shape == (2, size, size, 3) and logits_shape == (2,)
   for i, (side, mult) in enumerate(zip(arch.g_resolution(biggan.BOTTOM), arch.g_out)):
     assert g_shapes[f'block_{i}'] == (2, side, side, ch * mult)
   side = size
   for i, (mult, down) in enumerate(zip(arch.d_out, arch.d_down)):
     side //= 2 if down else 1
     assert d_shapes[f'block_{i}'] == (2, side, side, ch * mult)
+
+
+def test_generated_images_lie_in_minus_one_to_one():
+  gan = _gan(32)
+  key, labels = jax.random.PRNGKey(0), jnp.array([1, 3])
+  z = jax.random.normal(key, (2, 20))
+  g_vars = gan.generator.init(key, z, labels, train=False)
+  fake = jax.jit(lambda v: gan.generator.apply(v, z, labels, train=False))(g_vars)
+  assert fake.shape == (2, 32, 32, 3) and float(jnp.max(jnp.abs(fake))) <= 1.0
 
 
 def test_attention_goes_after_the_block_at_its_resolution_and_starts_as_the_identity():
