@@ -66,7 +66,7 @@ folder with one subfolder of images per class: --config.data.source=folder
 --config.data.path=CIFAR10_DIR).
 """
 
-from gan_jax import errors
+from gan_jax.config import files as config_files
 from gan_jax.config.base import get_config as base_config
 
 PRESETS = ('cpu',)
@@ -115,12 +115,7 @@ def _cpu(config) -> None:
 def get_config(preset: str = ''):
   config = base_config()
   _official(config)
-  parts = [p.strip() for p in preset.split(',') if p.strip()]
-  unknown = [p for p in parts if p not in PRESETS]
-  if unknown:
-    raise errors.ConfigError(
-        f'Unknown preset {unknown[0]!r} for configs/biggan_cifar10.py; presets are '
-        f'{", ".join(PRESETS)} (--config=configs/biggan_cifar10.py:cpu).')
+  parts = config_files.preset_parts(preset, 'configs/biggan_cifar10.py', PRESETS)
   if 'cpu' in parts:
     _cpu(config)
   return config

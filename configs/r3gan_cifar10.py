@@ -80,7 +80,7 @@ folder with one subfolder of images per class: --config.data.source=folder
 --config.data.path=CIFAR10_DIR).
 """
 
-from gan_jax import errors
+from gan_jax.config import files as config_files
 from gan_jax.config.base import get_config as base_config
 from gan_jax.config.base import schedule_spec
 
@@ -156,13 +156,7 @@ def _cpu(config) -> None:
 def get_config(preset: str = ''):
   config = base_config()
   _official(config)
-  parts = [p.strip() for p in preset.split(',') if p.strip()]
-  unknown = [p for p in parts if p not in PRESETS]
-  if unknown:
-    raise errors.ConfigError(
-        f'Unknown preset {unknown[0]!r} for configs/r3gan_cifar10.py; presets are '
-        f'{", ".join(PRESETS)}, composable with a comma (--config=configs/'
-        'r3gan_cifar10.py:conditional,cpu).')
+  parts = config_files.preset_parts(preset, 'configs/r3gan_cifar10.py', PRESETS)
   if 'conditional' in parts:
     _conditional(config)
   if 'cpu' in parts:

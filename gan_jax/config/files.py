@@ -43,6 +43,21 @@ def _get_config(path: str, *args) -> ml_collections.ConfigDict:
   return module.get_config(*args)
 
 
+def preset_parts(preset: str, config_file: str, presets) -> tuple[str, ...]:
+  """The comma-separated parts of a preset whose parts all compose, e.g. 'conditional,cpu'.
+
+  For config files without a target: '' is the file's own setting, and each
+  part must be one of `presets` (else a ConfigError naming `config_file`).
+  """
+  parts = tuple(p.strip() for p in preset.split(',') if p.strip())
+  unknown = [p for p in parts if p not in presets]
+  if unknown:
+    raise errors.ConfigError(
+        f'Unknown preset {unknown[0]!r} for {config_file}; presets are {", ".join(presets)}, '
+        f'composable with a comma (--config={config_file}:{",".join(presets)}).')
+  return parts
+
+
 def split_preset(preset: str, config_file: str, targets, modifiers=()) -> tuple[str, tuple[str, ...]]:
   """(target, modifiers) of a preset `TARGET[,MODIFIER...]`, e.g. 'grid,report'.
 
